@@ -1,0 +1,1 @@
+"""Memory planning: tensor lifetimes, arena offsets, and the figures to judge a plan by."""

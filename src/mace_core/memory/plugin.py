@@ -1,0 +1,1 @@
+"""Registers the default memory planner."""

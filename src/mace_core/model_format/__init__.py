@@ -1,0 +1,1 @@
+"""The deployable model format: ``<name>.pb`` (graph) + ``<name>.data`` (weights)."""

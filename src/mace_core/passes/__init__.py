@@ -1,0 +1,1 @@
+"""Graph passes that run at conversion time."""

@@ -1,0 +1,1 @@
+"""The reference device: runs every core op with its numpy definition."""

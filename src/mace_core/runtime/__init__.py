@@ -1,0 +1,1 @@
+"""Runtime: placement of ops on devices, sessions that run a model, profiles."""
