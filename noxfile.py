@@ -1,0 +1,47 @@
+"""nox sessions: lint, tests per distribution, the proto check and benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests_core", "tests_converters"]
+nox.options.reuse_existing_virtualenvs = True
+
+DEV = ["pytest>=8", "hypothesis>=6.100"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over every distribution."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "converters", "examples", "tests", "scripts",
+                "noxfile.py")
+
+
+@nox.session
+def tests_core(session: nox.Session) -> None:
+    """mace-core alone (no onnx, no onnxruntime): tests that need them skip with the reason."""
+    session.install(*DEV)
+    session.install("-e", ".")
+    session.run("pytest", "-m", "not slow", "tests", *session.posargs)
+
+
+@nox.session
+def tests_converters(session: nox.Session) -> None:
+    """mace-core + mace-converters[onnx]: the full suite."""
+    session.install(*DEV)
+    session.install("-e", ".", "-e", "converters[onnx]")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session
+def proto(session: nox.Session) -> None:
+    """Regenerate the model-format protobuf code and fail if it differs from the repo."""
+    session.run("python", "scripts/gen_proto.py", "--check", external=True)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (writes results under benchmarks/results/)."""
+    session.install("-e", ".", "-e", "converters[onnx]")
+    session.run("python", "benchmarks/run_models.py", *session.posargs)

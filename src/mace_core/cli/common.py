@@ -1,0 +1,93 @@
+"""Helpers shared by the CLI subcommands: progress lines, shape parsing, npz I/O."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mace_core.errors import InputError, MaceError
+
+
+class Progress:
+    """Numbered progress lines on stderr: ``[2/4] optimizing ... 0.8 s``."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total, self.quiet, self.step = total, quiet, 0
+        self._start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        self.step += 1
+        if not self.quiet:
+            elapsed = time.perf_counter() - self._start
+            print(f"[{self.step}/{self.total}] {message} (t={elapsed:.1f}s)", file=sys.stderr,
+                  flush=True)
+
+
+def parse_input_shapes(items: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
+    """``["x=1,3,224,224"]`` -> ``{"x": (1, 3, 224, 224)}``."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items or ():
+        name, sep, dims = item.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
+            if any(d <= 0 for d in shape):
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--input-shape {item!r}: expected NAME=DIMS with positive integers, "
+                "e.g. --input-shape input=1,3,224,224"
+            ) from None
+        shapes[name] = shape
+    return shapes
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise InputError(f"inputs file {path} does not exist") from None
+    except Exception as exc:
+        raise InputError(
+            f"cannot read inputs file {path} as .npz ({type(exc).__name__}: {exc}); save inputs "
+            "with numpy.savez(path, **{input_name: array})"
+        ) from None
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write atomically: a partial file never replaces a good one."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def split_devices(text: str) -> list[str]:
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    if not devices:
+        raise MaceError("--device needs at least one device name, e.g. --device cpu,reference")
+    return devices
+
+
+def summarize(name: str, value: np.ndarray) -> str:
+    if value.size and value.dtype.kind in "fiub":
+        v = value.astype(np.float64)
+        stats = f"min {v.min():.6g}  max {v.max():.6g}  mean {v.mean():.6g}"
+    else:
+        stats = "(empty)"
+    return f"  {name}: {value.dtype}{list(value.shape)}  {stats}"

@@ -1,0 +1,39 @@
+"""``mace info MODEL.pb [--memory]``: what a converted model holds, and its memory plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "info", help="describe converted models (and their memory plan)",
+        description="Print format version, producer, inputs/outputs, op counts and weight size "
+        "of each MODEL.pb. With --memory: the memory plan per model: the lower bound (largest "
+        "set of simultaneously live tensors), our planned arena, the no-reuse total and "
+        "MACE-style whole-buffer coloring.",
+    )
+    p.add_argument("models", type=Path, nargs="+", metavar="MODEL.pb")
+    p.add_argument("--memory", action="store_true", help="print the memory-plan table")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mace_core.model_format import load_graph
+    from mace_core.model_format.inspect import describe
+
+    graphs = []
+    for path in args.models:
+        info = describe(path)
+        print(f"{path}:")
+        for key, value in info.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}:{v}" for k, v in value.items())
+            print(f"  {key}: {value}")
+        graphs.append(load_graph(path))
+    if args.memory:
+        from mace_core.memory.report import format_memory_table, memory_table
+
+        print()
+        print(format_memory_table([row for g in graphs for row in memory_table(g)]))
+    return 0
