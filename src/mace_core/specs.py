@@ -37,9 +37,12 @@ class Device(Protocol):
 
 # A reference-style kernel: ``fn(*inputs, **attrs)`` returns an array or a tuple of arrays.
 KernelFn = Callable[..., Any]
-# A prepared kernel: called once per session with (node, attrs, graph); returns a callable
-# taking the input arrays (list) and returning the output arrays (list).
-PrepareFn = Callable[[Node, dict[str, Any], Graph], Callable[[Sequence[np.ndarray]], Sequence[Any]]]
+# A prepared kernel: called once per session with (node, attrs, graph, session options);
+# returns a callable taking the input arrays (list) and returning the output arrays (list).
+PrepareFn = Callable[
+    [Node, dict[str, Any], Graph, dict[str, Any]],
+    Callable[[Sequence[np.ndarray]], Sequence[Any]],
+]
 Predicate = Callable[[Node, Graph], bool]
 
 

@@ -32,11 +32,11 @@ class OpProfile:
     fallback: bool
 
 
-def _make_runner(step, graph: Graph, registry: Registry) -> Runner:
+def _make_runner(step, graph: Graph, registry: Registry, options: dict[str, Any]) -> Runner:
     node, kernel = step.node, step.kernel
     attrs_ = registry.schema(node).resolve_attrs(node)
     if kernel.prepare is not None:
-        return kernel.prepare(node, attrs_, graph)
+        return kernel.prepare(node, attrs_, graph, options)
     fn = kernel.fn
 
     def run(inputs: Sequence[Any]) -> Sequence[Any]:
@@ -64,7 +64,8 @@ class Session:
         self.placement: Placement = place(graph, registry, devices)
         self.profile_enabled = profile
         self.last_profile: list[OpProfile] = []
-        self._runners = [_make_runner(s, graph, registry) for s in self.placement.steps]
+        self._runners = [_make_runner(s, graph, registry, self.options)
+                         for s in self.placement.steps]
         self._last_use = self._compute_last_use()
         self.memory_plans: dict[str, MemoryPlan] = self._plan_memory()
 
