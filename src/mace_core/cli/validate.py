@@ -54,15 +54,11 @@ def validate_files(src: Path, model_path: Path, *, devices, inputs=None, seed=0,
     return results, session
 
 
-def run(args) -> int:
-    inputs = load_npz(args.inputs) if args.inputs else None
-    results, session = validate_files(
-        args.src, args.model, devices=split_devices(args.device), inputs=inputs, seed=args.seed,
-        fmt=args.format, cosine_min=args.cosine_min, rel_max=args.rel_max,
-    )
+def print_results(results, session, cosine_min=COSINE_MIN, rel_max=REL_MAX) -> int:
+    """Print the comparison table; returns the exit status (1 on mismatch)."""
     counts = ", ".join(f"{d}: {n} ops" for d, n in session.placement.counts().items())
-    print(f"validated on {counts} (thresholds: cosine >= {args.cosine_min}, "
-          f"max|err|/max|ref| <= {args.rel_max})")
+    print(f"validated on {counts} (thresholds: cosine >= {cosine_min}, "
+          f"max|err|/max|ref| <= {rel_max})")
     print(f"  {'output':<32} {'max abs err':>12} {'rel err':>10} {'cosine':>12}  result")
     for r in results:
         verdict = "OK" if r.ok else f"MISMATCH {r.note}".rstrip()
@@ -73,3 +69,12 @@ def run(args) -> int:
         return 1
     print(f"all {len(results)} outputs match")
     return 0
+
+
+def run(args) -> int:
+    inputs = load_npz(args.inputs) if args.inputs else None
+    results, session = validate_files(
+        args.src, args.model, devices=split_devices(args.device), inputs=inputs, seed=args.seed,
+        fmt=args.format, cosine_min=args.cosine_min, rel_max=args.rel_max,
+    )
+    return print_results(results, session, args.cosine_min, args.rel_max)

