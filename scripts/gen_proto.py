@@ -2,7 +2,7 @@
 """Regenerate ``mace_model_pb2.py`` from ``mace_model.proto`` with a pinned protoc.
 
     python scripts/gen_proto.py            # rewrite src/mace_core/model_format/mace_model_pb2.py
-    python scripts/gen_proto.py --out DIR  # write DIR/mace_model_pb2.py instead
+    python scripts/gen_proto.py DIR        # write DIR/mace_model_pb2.py instead
     python scripts/gen_proto.py --check    # exit 1 (and print a diff) if the checked-in file
                                            # differs from a fresh generation
 
@@ -100,18 +100,22 @@ def check(python: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=SRC / GENERATED.parent,
+    parser.add_argument("out", type=Path, nargs="?", default=SRC / GENERATED.parent,
                         help="directory for mace_model_pb2.py (default: next to the .proto)")
+    parser.add_argument("--out", dest="out_option", type=Path, help="same as OUT")
     parser.add_argument("--check", action="store_true",
                         help="do not write; fail with a diff if the checked-in file is stale")
     parser.add_argument("--venv", type=Path,
                         default=Path(os.environ.get("MACE_PROTOC_VENV", DEFAULT_VENV)),
                         help="virtual environment holding grpcio-tools (created if missing)")
     args = parser.parse_args(argv)
-    python = ensure_venv(args.venv)
+    try:
+        python = ensure_venv(args.venv)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"cannot set up {GRPCIO_TOOLS} in {args.venv}: {exc}")
     if args.check:
         return check(python)
-    target = generate(python, args.out)
+    target = generate(python, args.out_option or args.out)
     print(f"wrote {target}")
     return 0
 

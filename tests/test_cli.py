@@ -123,8 +123,8 @@ def test_validate_detects_mismatch(converted, tmp_path):
     src, pb = converted
     model = onnx.load(str(src))
     for init in model.graph.initializer:
-        if init.name == "fc_b":
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 1.0, "fc_b"))
+        if init.name == "fc_w":  # (a bias shift would vanish in the Softmax)
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.5, "fc_w"))
     other = tmp_path / "changed.onnx"
     onnx.save(model, str(other))
     proc = mace("validate", str(other), str(pb), "--device", "reference")

@@ -166,7 +166,7 @@ class Graph:
 
     # -- editing -----------------------------------------------------------------
     def add_constant(self, name: str, value: np.ndarray) -> str:
-        value = np.ascontiguousarray(value)
+        value = np.asarray(value, order="C")  # keeps 0-d scalars 0-d
         self.constants[name] = value
         self.tensors[name] = TensorDesc(name, DType.from_numpy(value.dtype), tuple(value.shape))
         return name
