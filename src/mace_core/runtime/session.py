@@ -67,6 +67,7 @@ class Session:
         self._runners = [_make_runner(s, graph, registry, self.options)
                          for s in self.placement.steps]
         self._last_use = self._compute_last_use()
+        self._crossing = self._compute_crossings()
         self.memory_plans: dict[str, MemoryPlan] = self._plan_memory()
 
     # -- setup ---------------------------------------------------------------------
@@ -86,6 +87,17 @@ class Session:
             if name not in keep:
                 drops[i].append(name)
         return drops
+
+    def _compute_crossings(self) -> list[list[int]]:
+        """For each step, the input positions produced on another device (transfers)."""
+        produced_on: dict[str, str] = {}
+        result: list[list[int]] = []
+        for step in self.placement.steps:
+            result.append([i for i, name in enumerate(step.node.inputs)
+                           if name in produced_on and produced_on[name] != step.device])
+            for name in step.node.outputs:
+                produced_on[name] = step.device
+        return result
 
     def _plan_memory(self) -> dict[str, MemoryPlan]:
         plans: dict[str, MemoryPlan] = {}
@@ -144,9 +156,13 @@ class Session:
         values.update(self.check_inputs(feeds))
         profile: list[OpProfile] = []
         timing = self.profile_enabled
-        for step, runner, drops in zip(self.placement.steps, self._runners, self._last_use):
+        steps = zip(self.placement.steps, self._runners, self._last_use, self._crossing)
+        for step, runner, drops, crossing in steps:
             node = step.node
             args = [values[name] if name else None for name in node.inputs]
+            for i in crossing:  # device-resident values (e.g. GPU images) come to the host
+                if not isinstance(args[i], np.ndarray):
+                    args[i] = np.asarray(args[i])
             start = time.perf_counter() if timing else 0.0
             try:
                 results = runner(args)
