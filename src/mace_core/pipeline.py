@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 
 from mace_core.ir import Graph
+from mace_core.passes.constant_folding import fold_and_infer
 from mace_core.registry import Registry, default_registry
 from mace_core.shape_inference import infer_shapes
 from mace_core.specs import ConvertOptions, PassContext
@@ -28,7 +29,9 @@ def import_model(src: Path, options: ConvertOptions, registry: Registry | None =
     spec = registry.converter_for(src, format)
     graph = spec.convert(Path(src), options, registry)
     graph.validate()
-    infer_shapes(graph, registry)
+    # Shape inference node by node, folding shape subgraphs (Shape -> Gather -> Concat ->
+    # Reshape) as it goes, so later nodes see constant shapes.
+    fold_and_infer(graph, registry)
     return graph
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from mace_core.errors import MaceError, ValidationError
 from mace_core.ir import Graph, TensorDesc
 from mace_core.registry import Registry
@@ -45,4 +47,11 @@ def infer_shapes(graph: Graph, registry: Registry) -> None:
         graph.desc(name)  # inputs must be described by the frontend
     for node in graph.nodes:
         for desc in infer_node(graph, node, registry):
-            graph.tensors[desc.name] = desc
+            graph.tensors[desc.name] = keep_annotations(graph.tensors.get(desc.name), desc)
+
+
+def keep_annotations(old: TensorDesc | None, new: TensorDesc) -> TensorDesc:
+    """Re-inference keeps a tensor's layout and quantization when shape and dtype still hold."""
+    if old is not None and old.shape == new.shape and old.dtype == new.dtype:
+        return attrs.evolve(new, layout=old.layout, quant=old.quant)
+    return new
