@@ -38,7 +38,8 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float] = (
     elif activation == "LeakyRelu":
         r = np.where(y >= 0, y, y * p[0])
     elif activation == "Sigmoid":
-        r = 1.0 / (1.0 + np.exp(-y))
+        with np.errstate(over="ignore"):  # exp overflow -> inf -> exactly 0, as intended
+            r = 1.0 / (1.0 + np.exp(-y))
     elif activation == "Tanh":
         r = np.tanh(y)
     elif activation == "HardSigmoid":
