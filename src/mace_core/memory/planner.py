@@ -1,4 +1,5 @@
-"""The default memory planner: lifetimes, then greedy-by-size offsets in one arena."""
+"""The default memory planner: lifetimes, then greedy offsets in one arena (the best of a
+few placement orders, greedy-by-size first)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from mace_core.ir import Graph, Node
 from mace_core.memory import bounds
 from mace_core.memory.lifetimes import ALIGNMENT, compute_lifetimes
-from mace_core.memory.offsets import greedy_by_size
+from mace_core.memory.offsets import best_offsets
 from mace_core.memory.plan import Allocation, MemoryPlan
 
 
@@ -28,7 +29,7 @@ def plan_memory(
     """
     order = list(graph.nodes if order is None else order)
     lifetimes = compute_lifetimes(graph, order, alignment=alignment, alias=alias)
-    offsets, arena = greedy_by_size(lifetimes.storages.values())
+    offsets, arena, algorithm = best_offsets(lifetimes.storages.values())
     allocations: dict[str, Allocation] = {}
     for name, tensor in lifetimes.tensors.items():
         if tensor.alias_of is None:
@@ -45,4 +46,5 @@ def plan_memory(
         lower_bound=bounds.lower_bound(lifetimes),
         no_reuse=bounds.no_reuse(lifetimes),
         coloring=bounds.coloring(lifetimes),
+        algorithm=algorithm,
     )

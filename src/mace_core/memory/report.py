@@ -68,21 +68,26 @@ def memory_table(graph: Graph | Iterable[Graph]) -> list[MemoryRow]:
     return [memory_row(g) for g in graphs]
 
 
+def human_bytes(n: int) -> str:
+    """``8384`` -> ``8.19 KiB``; MiB from 1 MiB up."""
+    return f"{n / MIB:.2f} MiB" if n >= MIB else f"{n / 1024:.2f} KiB"
+
+
 _HEADER = ("model", "tensors", "aliased", "lower bound", "planned peak", "no reuse",
            "coloring", "planned/lower")
 
 
 def format_memory_table(rows: Iterable[MemoryRow]) -> str:
-    """A plain-text table, sizes in MiB, one line per model."""
+    """A plain-text table, one line per model."""
     body = [
         (
             r.model,
             str(r.tensors),
             str(r.aliases),
-            f"{r.lower_bound / MIB:.2f} MiB",
-            f"{r.planned / MIB:.2f} MiB",
-            f"{r.no_reuse / MIB:.2f} MiB",
-            f"{r.coloring / MIB:.2f} MiB",
+            human_bytes(r.lower_bound),
+            human_bytes(r.planned),
+            human_bytes(r.no_reuse),
+            human_bytes(r.coloring),
             f"{r.ratio:.3f}",
         )
         for r in rows
