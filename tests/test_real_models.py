@@ -44,7 +44,8 @@ def test_real_model_matches_onnxruntime(name, converted):
     entry = CATALOG[name]
     feeds = entry.random_inputs(seed=0)
     session = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds),
+                        strict=True))
     model = mace_core.load(pb)
     ours = model.session(["reference"]).run(feeds)
     assert set(ours) == set(expected)

@@ -229,7 +229,9 @@ class Graph:
         node_names: set[str] = set()
         for node in self.nodes:
             if node.name in node_names:
-                raise ValidationError(f"two nodes are named {node.name!r}; node names must be unique")
+                raise ValidationError(
+                    f"two nodes are named {node.name!r}; node names must be unique"
+                )
             node_names.add(node.name)
             for index, name in enumerate(node.inputs):
                 if name and name not in defined:

@@ -32,7 +32,7 @@ def infer_node(graph: Graph, node, registry: Registry) -> list[TensorDesc]:
             f"{node}: schema inferred {len(specs)} outputs but the node has {len(outputs)}"
         )
     result = []
-    for name, (shape, dtype) in zip(outputs, specs):
+    for name, (shape, dtype) in zip(outputs, specs, strict=False):
         if not name:
             continue
         if any(int(d) < 0 for d in shape):

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 
 from mace_core.memory.lifetimes import Storage
 
-
 # Orders in which blocks may be placed. Greedy by size is the paper's; on small graphs with
 # long-lived small tensors (recurrent state, say) placing long lifetimes first can win.
 ORDERS: dict[str, Callable[[Storage], tuple]] = {

@@ -156,7 +156,8 @@ class Session:
         values.update(self.check_inputs(feeds))
         profile: list[OpProfile] = []
         timing = self.profile_enabled
-        steps = zip(self.placement.steps, self._runners, self._last_use, self._crossing)
+        steps = zip(self.placement.steps, self._runners, self._last_use, self._crossing,
+                    strict=True)
         for step, runner, drops, crossing in steps:
             node = step.node
             args = [values[name] if name else None for name in node.inputs]
@@ -173,7 +174,7 @@ class Session:
                     f"{node} failed on device {step.device!r} ({step.kernel.label}): "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            for name, value in zip(node.outputs, results):
+            for name, value in zip(node.outputs, results, strict=False):  # trailing optional
                 if name:
                     values[name] = value
             if timing:
