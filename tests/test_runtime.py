@@ -46,7 +46,7 @@ def test_bad_inputs_are_named(feeds, match):
 
 
 def test_unknown_device_lists_known_ones():
-    with pytest.raises(DeviceUnavailable, match="no device named 'tpu'.*known: reference"):
+    with pytest.raises(DeviceUnavailable, match="no device named .tpu.*known: .*reference"):
         Model(relu_add_graph()).session(["tpu"])
 
 

@@ -54,6 +54,7 @@ IN_PLACE_OPS: dict[str, tuple[int, ...]] = {
     "Tanh": _UNARY,
     "HardSigmoid": _UNARY,
     "HardSwish": _UNARY,
+    "Swish": _UNARY,
     "Elu": _UNARY,
     "Selu": _UNARY,
     "Celu": _UNARY,

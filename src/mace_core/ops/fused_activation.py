@@ -20,6 +20,7 @@ FUSABLE = {
     "Tanh": 0,
     "HardSigmoid": 2,  # alpha, beta
     "HardSwish": 0,
+    "Swish": 1,  # alpha: x * sigmoid(alpha * x) (SiLU when alpha is 1)
 }
 
 # Attributes (with defaults) that fusable producers add to their schema.
@@ -46,6 +47,10 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float] = (
         r = np.clip(y * p[0] + p[1], 0, 1)
     elif activation == "HardSwish":
         r = y * np.clip(y / 6.0 + 0.5, 0, 1)
+    elif activation == "Swish":  # as the Swish op: float16 computes in float32
+        wide = y.astype(np.float32) if y.dtype == np.float16 else y
+        with np.errstate(over="ignore"):  # exp overflow -> inf -> exactly 0, as intended
+            r = wide / (1 + np.exp(-p[0] * wide))
     else:
         raise ValueError(f"unknown fused activation {activation!r}; known: {', '.join(FUSABLE)}")
     return r.astype(y.dtype, copy=False)

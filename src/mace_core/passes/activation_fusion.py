@@ -64,7 +64,7 @@ def activation_of(graph: Graph, node: Node, ctx: PassContext) -> tuple[str, list
     if op == "Clip":
         bounds = _clip_bounds(graph, node, attrs)
         return None if bounds is None else (op, bounds)
-    if op == "LeakyRelu":
+    if op in ("LeakyRelu", "Swish"):
         return op, [float(attrs["alpha"])]
     if op == "HardSigmoid":
         return op, [float(attrs["alpha"]), float(attrs["beta"])]

@@ -9,6 +9,7 @@ from mace_core.passes.cleanup import cleanup
 from mace_core.passes.constant_folding import fold_constants
 from mace_core.passes.dead_nodes import remove_dead_nodes
 from mace_core.passes.layout import annotate_layout
+from mace_core.passes.pattern_fusion import fuse_patterns
 from mace_core.specs import PassSpec
 
 PASSES = (
@@ -20,8 +21,10 @@ PASSES = (
              "fold BatchNormalization into the Conv/ConvTranspose/Gemm before it"),
     PassSpec("bias_fusion", fuse_bias, 40,
              "fold Add of a constant into the Conv bias; MatMul + Add -> Gemm"),
+    PassSpec("pattern_fusion", fuse_patterns, 45,
+             "HardSwish, SiLU (Swish), Gelu and LayerNormalization spelled out as several ops"),
     PassSpec("activation_fusion", fuse_activations, 50,
-             "fuse Relu/Clip/LeakyRelu/Sigmoid/Tanh/HardSigmoid/HardSwish into the producer"),
+             "fuse Relu/Clip/LeakyRelu/Sigmoid/Tanh/HardSigmoid/HardSwish/Swish into the producer"),
     PassSpec("dead_nodes", remove_dead_nodes, 90,
              "remove nodes, tensors and constants no graph output depends on"),
     PassSpec("layout", annotate_layout, 100,
