@@ -16,10 +16,10 @@ fi
 # Reinstall only when a packaging file changed since the last setup.
 want=$(cat pyproject.toml converters/pyproject.toml scripts/requirements-dev.txt | sha256sum | cut -c1-16)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
-  echo "== installing mace-core, mace-converters[onnx] and the test tools into $VENV"
+  echo "== installing mace-core, mace-converters[onnx,tflite,tensorflow] and the test tools into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-dev.txt
-  "$VENV/bin/python" -m pip install -q -e . -e "converters[onnx]"
+  "$VENV/bin/python" -m pip install -q -e ".[deploy]" -e "converters[onnx,tflite,tensorflow]"
   echo "$want" > "$STAMP"
 else
   echo "== $VENV is up to date"

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-REQUIRED_IN_CI = ["onnx", "onnxruntime", "mace_converters"]
+REQUIRED_IN_CI = ["onnx", "onnxruntime", "mace_converters", "tensorflow", "ai_edge_litert",
+                  "yaml"]
 
 
 @pytest.mark.skipif(os.environ.get("CI", "").lower() != "true",

@@ -200,17 +200,18 @@ def test_unsupported_ops_are_all_listed_with_node_names(tmp_path):
     assert "custom-op plugin" in message
 
 
-def test_control_flow_is_reported_as_unsupported(tmp_path):
-    branch = helper.make_graph([helper.make_node("Identity", ["x"], ["o"])], "branch", [],
-                               [fvalue("o", [2])])
-    nodes = [helper.make_node("If", ["c"], ["y"], name="if_node", then_branch=branch,
-                              else_branch=branch)]
-    model = make_model(nodes, [fvalue("c", [], TensorProto.BOOL), fvalue("x", [2])],
-                       [fvalue("y", [2])])
-    if ("", "If") in default_registry().schemas:
-        pytest.skip("an If schema is registered; control flow is then a schema's business")
-    with pytest.raises(UnsupportedOpError, match="If: if_node"):
-        convert(save(model, tmp_path / "if.onnx"))
+def test_loop_is_reported_as_unsupported(tmp_path):
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["x"], ["o"])], "body",
+        [fvalue("i", [], TensorProto.INT64), fvalue("cond_in", [], TensorProto.BOOL)],
+        [fvalue("cond_out", [], TensorProto.BOOL), fvalue("o", [2])])
+    nodes = [helper.make_node("Loop", ["n", "c"], ["y"], name="loop_node", body=body)]
+    model = make_model(nodes, [fvalue("n", [], TensorProto.INT64),
+                               fvalue("c", [], TensorProto.BOOL), fvalue("x", [2])],
+                       [fvalue("y", [3, 2])])
+    with pytest.raises(UnsupportedOpError, match="Loop: loop_node"):
+        convert(save(model, tmp_path / "loop.onnx"))
 
 
 # -- broken files -----------------------------------------------------------------------------

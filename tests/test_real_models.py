@@ -13,7 +13,8 @@ from mace_core.testing import assert_close
 
 ort = pytest.importorskip("onnxruntime", reason="real models are compared with onnxruntime")
 
-RUNNABLE = [name for name, e in CATALOG.items() if not e.control_flow]
+# models with If convert when the inputs their conditions depend on are frozen
+RUNNABLE = [name for name, e in CATALOG.items() if e.runnable]
 CONTROL_FLOW = [name for name, e in CATALOG.items() if e.control_flow]
 
 
@@ -47,7 +48,8 @@ def test_real_model_matches_onnxruntime(name, converted):
     expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds),
                         strict=True))
     model = mace_core.load(pb)
-    ours = model.session(["reference"]).run(feeds)
+    ours = model.session(["reference"]).run(
+        {k: v for k, v in feeds.items() if k not in entry.frozen_inputs})
     assert set(ours) == set(expected)
     for out_name, ref in expected.items():
         assert_close(ours[out_name], ref, name=f"{name}:{out_name}")
@@ -66,16 +68,21 @@ def test_real_model_memory_plan_near_lower_bound(name, converted):
 
 
 @pytest.mark.parametrize("name", CONTROL_FLOW)
-def test_control_flow_model_names_the_ops_it_lacks(name):
-    """Models with If/Loop are refused with the list of op types, not a crash."""
-    from mace_core.errors import UnsupportedOpError
+def test_control_flow_model_without_frozen_inputs_is_refused_clearly(name):
+    """Unfrozen, a model with If is refused naming the inputs to freeze; one with Loop/Scan
+    naming the op types it lacks. A clear error, not a crash."""
+    from mace_core.errors import UnsupportedOpError, ValidationError
     from mace_core.fetch import fetch
     from mace_core.pipeline import import_model
     from mace_core.specs import ConvertOptions
 
     entry = CATALOG[name]
     src = fetch(entry, log=lambda m: None)
-    with pytest.raises(UnsupportedOpError) as info:
+    error = ValidationError if entry.runnable else UnsupportedOpError
+    with pytest.raises(error) as info:
         import_model(src, ConvertOptions(input_shapes=dict(entry.input_shapes)))
-    for op in entry.control_flow:
-        assert op in str(info.value)
+    named = entry.frozen_inputs if entry.runnable else set(entry.control_flow) - {"If"}
+    for word in named:
+        assert word in str(info.value)
+    if entry.runnable:
+        assert "--input-value NAME=VALUE" in str(info.value)

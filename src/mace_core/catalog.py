@@ -56,6 +56,9 @@ class ModelEntry:
     (uniformly); an input whose low equals its high is filled with that one value (e.g. a
     sample rate). Inputs missing from ``input_dtypes`` are float32. ``control_flow`` names
     the control-flow op types (``If``/``Loop``/``Scan``) the graph holds, empty if none.
+    ``frozen_inputs`` are inputs converted as constants of the given value (``mace convert
+    --input-value``), so that the If conditions depending on them fold; the converted model
+    no longer takes them, the source framework is still fed them.
     """
 
     name: str
@@ -77,6 +80,7 @@ class ModelEntry:
     # inputs drawn as a synthetic page of dark glyph rows on white, normalised with the
     # ImageNet mean/std (what OCR models see), instead of uniform noise
     document_inputs: tuple[str, ...] = ()
+    frozen_inputs: Mapping[str, float | int] = attrs.field(factory=dict, converter=_frozen_map)
 
     def __hash__(self) -> int:
         return hash((self.name, self.sha256))
@@ -90,6 +94,17 @@ class ModelEntry:
     def requirement(self) -> str:
         """The pip requirement that pins the wheel, ``package==version``."""
         return f"{self.package}=={self.version}"
+
+    @property
+    def runnable(self) -> bool:
+        """Whether mace-core converts it: no control flow, or only If with frozen inputs."""
+        return not self.control_flow or (set(self.control_flow) == {"If"}
+                                         and bool(self.frozen_inputs))
+
+    def frozen_values(self) -> dict[str, np.ndarray]:
+        """``frozen_inputs`` as arrays of the inputs' dtypes, for ``ConvertOptions``."""
+        return {name: np.asarray(value, dtype=self.input_dtypes.get(name, "float32"))
+                for name, value in self.frozen_inputs.items()}
 
     def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Random inputs at the static shapes, drawn from ``input_ranges``."""
@@ -214,7 +229,8 @@ _ENTRIES = [
         name="silero-vad",
         task="voice activity detection",
         description="Silero VAD v6, the default model: 8 and 16 kHz paths chosen at run time "
-        "by If nodes on the sample-rate input `sr` (fed 16000 here).",
+        "by If nodes on the sample-rate input `sr`, frozen to 16000 at conversion (the If "
+        "nodes fold away; onnxruntime is fed sr=16000).",
         member="silero_vad/data/silero_vad.onnx",
         sha256="1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
         size=2327524,
@@ -223,6 +239,7 @@ _ENTRIES = [
         input_ranges={"input": (-1.0, 1.0), "state": (-1.0, 1.0), "sr": (16000, 16000)},
         input_dtypes={"sr": "int64"},
         control_flow=("If",),
+        frozen_inputs={"sr": 16000},
         **_SILERO,
     ),
 ]

@@ -103,11 +103,17 @@ class PassSpec:
 
 @attrs.define
 class ConvertOptions:
-    """Options every frontend understands."""
+    """Options every frontend understands.
+
+    ``input_values`` freezes inputs: each named input becomes a constant of that value (cast
+    to the input's dtype, see ``mace_core.frozen_inputs``) and the converted model no longer
+    takes it.
+    """
 
     input_shapes: dict[str, tuple[int, ...]] = attrs.field(factory=dict)
     input_dtypes: dict[str, DType] = attrs.field(factory=dict)
     model_name: str | None = None
+    input_values: dict[str, np.ndarray] = attrs.field(factory=dict)
 
 
 @attrs.frozen

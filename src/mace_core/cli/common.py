@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI subcommands: progress lines, shape parsing, npz I/O."""
+"""Helpers shared by the CLI subcommands: progress lines, shape and value parsing, npz I/O."""
 
 from __future__ import annotations
 
@@ -46,6 +46,38 @@ def parse_input_shapes(items: Sequence[str] | None) -> dict[str, tuple[int, ...]
             ) from None
         shapes[name] = shape
     return shapes
+
+
+def _number(text: str) -> int | float | bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(lowered)
+    except ValueError:
+        return float(lowered)
+
+
+def parse_input_values(items: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """``["sr=16000", "w=0.5,1,2"]`` -> ``{"sr": array(16000), "w": array([0.5, 1., 2.])}``.
+
+    A single number gives a 0-d array, a comma list a 1-D one; the converter casts the value
+    to the input's dtype and shape.
+    """
+    values: dict[str, np.ndarray] = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            numbers = [_number(t) for t in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--input-value {item!r}: expected NAME=VALUE with a number or a comma list of "
+                "numbers, e.g. --input-value sr=16000"
+            ) from None
+        values[name.strip()] = np.array(numbers[0] if len(numbers) == 1 else numbers)
+    return values
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

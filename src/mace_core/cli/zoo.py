@@ -66,7 +66,7 @@ def convert_entry(e, out_dir: Path, weights: str = "fp32", progress=None) -> Pat
 
     src = fetch(e)
     paths, _ = convert_file(src, out_dir, input_shapes=dict(e.input_shapes), name=e.name,
-                            weights=weights, progress=progress)
+                            weights=weights, progress=progress, input_values=e.frozen_values())
     return paths.pb
 
 
@@ -82,6 +82,8 @@ def run_validate(args) -> int:
 
     e = entry(args.name)
     pb = convert_entry(e, args.output_dir, args.weights, Progress(3))
+    # random_inputs covers every input of the source model, frozen ones included:
+    # validate_files feeds ours the inputs the converted model still takes
     results, session = validate_files(fetch(e), pb, devices=split_devices(args.device),
-                                      inputs=e.random_inputs(0))
+                                      inputs=e.random_inputs(0), frozen=e.frozen_values())
     return print_results(results, session)

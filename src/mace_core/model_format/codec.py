@@ -15,7 +15,7 @@ import numpy as np
 
 from mace_core.dtypes import DType
 from mace_core.errors import MaceError, ModelFormatError
-from mace_core.ir import Layout, Node, QuantParams, TensorDesc
+from mace_core.ir import Graph, Layout, Node, QuantParams, TensorDesc
 from mace_core.model_format import mace_model_pb2 as pb
 
 DTYPE_TO_PROTO: dict[DType, int] = {
@@ -99,6 +99,14 @@ def encode_attribute(msg: pb.Attribute, name: str, value: Any, what: str) -> Non
                 f"cannot save {where}: a list must hold only ints, floats or strings "
                 f"(got {', '.join(kinds)})"
             )
+    elif isinstance(value, Graph):
+        raise ModelFormatError(
+            f"cannot save {where}: it holds a subgraph ({value.name!r}); the model format "
+            "stores no control flow. If nodes are resolved at conversion time: import the "
+            "model with mace_core.pipeline.import_model (or `mace convert`), which inlines "
+            "each If whose condition folds to a constant; freeze the inputs the condition "
+            "depends on with --input-value NAME=VALUE (ConvertOptions.input_values)"
+        )
     else:
         raise ModelFormatError(
             f"cannot save {where}: values of type {type(value).__name__} are not storable "

@@ -42,6 +42,7 @@ MODULES = (
     "resize",
     "depth_space",
     "pad",
+    "control_flow",
 )
 
 

@@ -11,7 +11,10 @@ Two entry points:
 * :func:`fold_and_infer` - shape inference and folding in one walk over the nodes. Frontends
   hand over graphs whose shape subgraphs (``Shape -> Gather -> Concat -> Reshape``) must
   fold before the shapes of later nodes can be inferred; the pipeline calls this instead of
-  plain ``infer_shapes``.
+  plain ``infer_shapes``. It also resolves control flow: an ``If`` whose condition folds is
+  replaced by the nodes of the chosen branch, which the walk then continues into (so nested
+  ``If`` nodes are inlined as their conditions fold); a condition that depends on run-time
+  inputs is an error naming them.
 
 Large outputs made from small inputs (``ConstantOfShape``, ``Expand``, ``Tile``...) are not
 folded when they hold more than ``max_elements`` elements (and more than their inputs), so
@@ -26,7 +29,9 @@ import numpy as np
 
 from mace_core.errors import ValidationError
 from mace_core.ir import Graph, Node, TensorDesc
+from mace_core.ops.control_flow import condition_flag
 from mace_core.passes.graph_edit import set_constant
+from mace_core.passes.inline_if import condition_error, inline_if, is_if
 from mace_core.registry import Registry
 from mace_core.shape_inference import infer_node
 from mace_core.specs import PassContext
@@ -150,6 +155,14 @@ class _Folder:
             set_constant(self.graph, name, value.astype(desc.dtype.numpy, copy=False))
         self.folded.add(id(node))
 
+    def inline(self, node: Node) -> list[Node]:
+        """The nodes of the branch an If's (constant) condition selects."""
+        cond = node.inputs[0]
+        self.materialize(cond)
+        if cond not in self.graph.constants:
+            raise condition_error(self.graph, node)
+        return inline_if(self.graph, node, condition_flag(self.graph.constants[cond], str(node)))
+
     def infer(self, node: Node) -> list[TensorDesc]:
         """Infer ``node``'s outputs; when that needs a deferred value, fold it and retry."""
         try:
@@ -174,11 +187,17 @@ def fold_and_infer(graph: Graph, registry: Registry, *,
     for name in graph.inputs:
         graph.desc(name)  # inputs must be described by the frontend
     folder = _Folder(graph, registry, max_elements)
-    for node in graph.nodes:
+    index = 0
+    while index < len(graph.nodes):
+        node = graph.nodes[index]
+        if is_if(node):  # replaced by its chosen branch, whose nodes come next
+            graph.nodes[index:index + 1] = folder.inline(node)
+            continue
         descs = folder.infer(node)
         for desc in descs:
             graph.tensors[desc.name] = desc
         folder.try_fold(node, descs)
+        index += 1
     graph.nodes = [n for n in graph.nodes if id(n) not in folder.folded]
     return len(folder.folded)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,14 +19,25 @@ def _decode(raw: bytes | str) -> str:
     return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
 
 
-def attribute_value(attr: AttributeProto, where: str) -> Any:
-    """One attribute as int, float, str, list, or np.ndarray (tensor attributes)."""
+# Converts one GRAPH attribute (the GraphProto and the attribute's name) into a subgraph.
+SubgraphFn = Callable[[onnx.GraphProto, str], Any]
+
+
+def attribute_value(attr: AttributeProto, where: str, subgraph: SubgraphFn | None = None
+                    ) -> Any:
+    """One attribute as int, float, str, list, or np.ndarray (tensor attributes).
+
+    A GRAPH attribute (If's branches) becomes whatever ``subgraph`` makes of it; without
+    ``subgraph``, and for GRAPHS attributes, subgraphs are refused.
+    """
     kind = attr.type
+    if kind == AttributeProto.GRAPH and subgraph is not None:
+        return subgraph(attr.g, attr.name)
     if kind in _SUBGRAPH_TYPES:
         raise ConversionError(
-            f"{where}: attribute {attr.name!r} holds a subgraph; control flow (If, Loop, Scan) "
-            "is not supported by the ONNX frontend; export the model with the control flow "
-            "unrolled or constant-folded"
+            f"{where}: attribute {attr.name!r} holds a subgraph; of the control-flow ops only "
+            "If is supported (Loop and Scan are not); export the model with the loop "
+            "unrolled"
         )
     if kind == AttributeProto.TENSOR:
         return numpy_helper.to_array(attr.t)
@@ -53,9 +65,10 @@ def attribute_value(attr: AttributeProto, where: str) -> Any:
     raise ConversionError(f"{where}: attribute {attr.name!r} has an unknown type ({kind})")
 
 
-def node_attributes(node: onnx.NodeProto, where: str) -> dict[str, Any]:
+def node_attributes(node: onnx.NodeProto, where: str, subgraph: SubgraphFn | None = None
+                    ) -> dict[str, Any]:
     """Every attribute of ``node`` by name, converted with :func:`attribute_value`."""
-    return {attr.name: attribute_value(attr, where) for attr in node.attribute}
+    return {attr.name: attribute_value(attr, where, subgraph) for attr in node.attribute}
 
 
 def constant_value(node: onnx.NodeProto, where: str) -> np.ndarray:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from mace_converters.onnx_frontend.tensors import to_dtype
 from mace_core.dtypes import DType
 from mace_core.errors import ConversionError
+from mace_core.frozen_inputs import frozen_value
 from mace_core.ir import TensorDesc
 from mace_core.specs import ConvertOptions
 
@@ -88,3 +90,35 @@ def input_descs(inputs: list[onnx.ValueInfoProto], options: ConvertOptions,
             "sizes you deploy with"
         )
     return descs
+
+
+def frozen_inputs(inputs: list[onnx.ValueInfoProto], options: ConvertOptions,
+                  path: Path) -> dict[str, np.ndarray]:
+    """The constants that replace the inputs named in ``options.input_values``.
+
+    Each value takes the input's dtype (``options.input_dtypes`` or the model's) and shape
+    (``options.input_shapes`` or the model's static dims), see
+    :func:`mace_core.frozen_inputs.frozen_value`.
+    """
+    by_name = {v.name: v for v in inputs}
+    unknown = sorted(set(options.input_values) - set(by_name))
+    if unknown:
+        raise ConversionError(
+            f"{path}: --input-value given for {', '.join(unknown)}, which the model has no "
+            f"input of; its inputs are: {', '.join(by_name) or 'none'}"
+        )
+    values: dict[str, np.ndarray] = {}
+    for name, value in options.input_values.items():
+        info = by_name[name]
+        if not info.type.HasField("tensor_type"):
+            raise ConversionError(f"{path}: input {name!r} is not a tensor; it cannot be frozen")
+        if name in options.input_dtypes:
+            dtype = DType(options.input_dtypes[name])
+        else:
+            dtype = to_dtype(info.type.tensor_type.elem_type, f"{path}: input {name!r}")
+        shape = options.input_shapes.get(name)
+        try:
+            values[name] = frozen_value(name, value, dtype, model_dims(info), shape)
+        except ConversionError as exc:
+            raise ConversionError(f"{path}: {exc}") from None
+    return values
