@@ -129,3 +129,28 @@ def test_validate_detects_mismatch(converted, tmp_path):
     onnx.save(model, str(other))
     proc = mace("validate", str(other), str(pb), "--device", "reference")
     assert proc.returncode == 1 and "MISMATCH" in proc.stdout
+
+
+def test_convert_and_validate_with_a_deployment_file(tiny_cnn_onnx, tmp_path, capsys):
+    import hashlib
+
+    pytest.importorskip("yaml", reason="deployment files need PyYAML (mace-core[deploy])")
+    digest = hashlib.sha256(tiny_cnn_onnx.read_bytes()).hexdigest()
+    config = tmp_path / "deploy.yml"
+    config.write_text(
+        "models:\n"
+        "  tiny:\n"
+        "    platform: onnx\n"
+        f"    source: {tiny_cnn_onnx.name}\n"
+        f"    sha256: {digest}\n"
+        "    inputs: [{name: input, shape: [1, 3, 32, 32], dtype: float32, range: [0, 1]}]\n"
+        "    runtime: [reference]\n"
+    )
+    out = tmp_path / "built"
+    assert main(["convert", "--config", str(config), "-o", str(out)]) == 0
+    assert (out / "tiny.pb").exists() and (out / "tiny.data").exists()
+    assert main(["validate", "--config", str(config), "-o", str(out)]) == 0
+    assert "all 1 outputs match" in capsys.readouterr().out
+    config.write_text(config.read_text().replace(digest, "ab" * 32))
+    proc = mace("convert", "--config", str(config), "-o", str(out))
+    assert proc.returncode == 2 and digest[:12] in proc.stderr and "Traceback" not in proc.stderr
