@@ -9,7 +9,7 @@ import os
 import pytest
 
 REQUIRED_IN_CI = ["onnx", "onnxruntime", "mace_converters", "tensorflow", "ai_edge_litert",
-                  "yaml"]
+                  "yaml", "mace_gpu_opencl"]
 
 
 @pytest.mark.skipif(os.environ.get("CI", "").lower() != "true",
@@ -17,3 +17,12 @@ REQUIRED_IN_CI = ["onnx", "onnxruntime", "mace_converters", "tensorflow", "ai_ed
 @pytest.mark.parametrize("module", REQUIRED_IN_CI)
 def test_ci_has_the_full_toolchain(module):
     importlib.import_module(module)
+
+
+@pytest.mark.skipif(os.environ.get("CI", "").lower() != "true",
+                    reason="only enforced in CI (CI=true)")
+@pytest.mark.parametrize("device", ["reference", "gpu"])
+def test_ci_devices_are_present(device):
+    from mace_core.registry import default_registry
+
+    default_registry().probe(device)  # raises DeviceUnavailable with the reason

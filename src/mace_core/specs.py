@@ -28,7 +28,13 @@ class Capabilities:
 
 
 class Device(Protocol):
-    """A place where kernels run. ``probe`` raises ``DeviceUnavailable`` with the reason."""
+    """A place where kernels run. ``probe`` raises ``DeviceUnavailable`` with the reason.
+
+    Optional methods, used when present:
+      ``to_host(value) -> np.ndarray``  bring a device-resident value (one a kernel of this
+                                       device returned) to host memory for another device;
+      ``synchronize()``                wait for queued work, so profiled times are real.
+    """
 
     name: str
 

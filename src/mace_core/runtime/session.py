@@ -68,6 +68,11 @@ class Session:
                          for s in self.placement.steps]
         self._last_use = self._compute_last_use()
         self._crossing = self._compute_crossings()
+        self._producer_device = {name: s.device for s in self.placement.steps
+                                 for name in s.node.outputs}
+        self._synchronize = {name: self.registry.devices[name].synchronize
+                             for name in self.placement.devices
+                             if hasattr(self.registry.devices[name], "synchronize")}
         self.memory_plans: dict[str, MemoryPlan] = self._plan_memory()
 
     # -- setup ---------------------------------------------------------------------
@@ -88,13 +93,17 @@ class Session:
                 drops[i].append(name)
         return drops
 
-    def _compute_crossings(self) -> list[list[int]]:
-        """For each step, the input positions produced on another device (transfers)."""
+    def _compute_crossings(self) -> list[list[tuple[int, Callable[[Any], np.ndarray]]]]:
+        """For each step, the inputs produced on another device (transfers): their positions
+        and the producing device's ``to_host`` (``np.asarray`` when it has none)."""
         produced_on: dict[str, str] = {}
-        result: list[list[int]] = []
+        result = []
         for step in self.placement.steps:
-            result.append([i for i, name in enumerate(step.node.inputs)
-                           if name in produced_on and produced_on[name] != step.device])
+            result.append([
+                (i, getattr(self.registry.devices[produced_on[name]], "to_host", np.asarray))
+                for i, name in enumerate(step.node.inputs)
+                if name in produced_on and produced_on[name] != step.device
+            ])
             for name in step.node.outputs:
                 produced_on[name] = step.device
         return result
@@ -153,6 +162,8 @@ class Session:
             ) -> dict[str, np.ndarray]:
         """Run the model on ``feeds`` (input name -> array); returns output name -> array."""
         values: dict[str, Any] = dict(self.graph.constants)
+        for sync in self._synchronize.values() if self.profile_enabled else ():
+            sync()  # nothing queued before the first timed op
         values.update(self.check_inputs(feeds))
         profile: list[OpProfile] = []
         timing = self.profile_enabled
@@ -161,9 +172,9 @@ class Session:
         for step, runner, drops, crossing in steps:
             node = step.node
             args = [values[name] if name else None for name in node.inputs]
-            for i in crossing:  # device-resident values (e.g. GPU images) come to the host
+            for i, to_host in crossing:  # device-resident values (GPU images...) to the host
                 if not isinstance(args[i], np.ndarray):
-                    args[i] = np.asarray(args[i])
+                    args[i] = to_host(args[i])
             start = time.perf_counter() if timing else 0.0
             try:
                 results = runner(args)
@@ -178,6 +189,9 @@ class Session:
                 if name:
                     values[name] = value
             if timing:
+                sync = self._synchronize.get(step.device)
+                if sync is not None:
+                    sync()
                 elapsed = (time.perf_counter() - start) * 1e3
                 nbytes = sum(getattr(r, "nbytes", 0) for r in results)
                 profile.append(OpProfile(node.name, node.qualified_op, step.device,
@@ -186,7 +200,14 @@ class Session:
                 values.pop(name, None)
         self.last_profile = profile
         wanted = outputs or self.graph.outputs
-        return {name: np.asarray(values[name]) for name in wanted}
+        result = {}
+        for name in wanted:
+            value = values[name]
+            if not isinstance(value, np.ndarray):
+                device = self.registry.devices.get(self._producer_device.get(name, ""))
+                value = getattr(device, "to_host", np.asarray)(value)
+            result[name] = np.asarray(value)
+        return result
 
     def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Inputs of the right names, shapes and dtypes (uniform in [-1, 1) for floats)."""

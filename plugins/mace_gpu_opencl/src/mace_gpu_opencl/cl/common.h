@@ -1,0 +1,86 @@
+/* Prelude of every program: storage access, lane helpers, activations.
+ *
+ * A tensor is a grid of RGBA texels (4 channels each): texel (x, y) = (cb * W + w, n * H + h).
+ * -DSTORAGE_IMAGE: the grid is an image2d_t; otherwise a buffer of texels in row-major grid
+ * order, whose row pitch (in texels) every kernel takes next to the tensor.
+ * -DSTORAGE_HALF: texels and filters are stored as half (vload_half / vstore_half on buffers,
+ * CL_HALF_FLOAT images). Arithmetic is always float: no cl_khr_fp16 needed.
+ * Padding lanes (channels >= C in the last block) are always stored as 0.
+ */
+
+#ifdef STORAGE_IMAGE
+#define TIN __read_only image2d_t
+#define TOUT __write_only image2d_t
+__constant sampler_t SAMPLER =
+    CLK_NORMALIZED_COORDS_FALSE | CLK_ADDRESS_CLAMP | CLK_FILTER_NEAREST;
+#define LOAD(t, pitch, x, y) read_imagef((t), SAMPLER, (int2)((x), (y)))
+#define STORE(t, pitch, x, y, v) write_imagef((t), (int2)((x), (y)), (v))
+#elif defined(STORAGE_HALF)
+#define TIN __global const half *
+#define TOUT __global half *
+#define LOAD(t, pitch, x, y) vload_half4((y) * (pitch) + (x), (t))
+#define STORE(t, pitch, x, y, v) vstore_half4_rte((v), (y) * (pitch) + (x), (t))
+#else
+#define TIN __global const float *
+#define TOUT __global float *
+#define LOAD(t, pitch, x, y) vload4((y) * (pitch) + (x), (t))
+#define STORE(t, pitch, x, y, v) vstore4((v), (y) * (pitch) + (x), (t))
+#endif
+
+/* Filters: plain buffers in the storage precision. */
+#ifdef STORAGE_HALF
+#define WPTR __global const half *
+#define WLOAD4(p, i) vload_half4((i), (p))
+#define WLOAD1(p, i) vload_half((i), (p))
+#else
+#define WPTR __global const float *
+#define WLOAD4(p, i) vload4((i), (p))
+#define WLOAD1(p, i) ((p)[(i)])
+#endif
+
+/* Lane i (0..3) of a texel. */
+inline float lane(float4 v, int i) {
+    return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
+}
+
+/* Zero the lanes of block cb that lie past the last channel. */
+inline float4 mask_lanes(float4 v, int cb, int channels) {
+    const int valid = channels - cb * 4;
+    if (valid >= 4) return v;
+    return (float4)(v.x, valid > 1 ? v.y : 0.0f, valid > 2 ? v.z : 0.0f, 0.0f);
+}
+
+/* Activations: the fused ones (see mace_core.ops.fused_activation) and a few more. */
+#define ACT_NONE 0
+#define ACT_RELU 1
+#define ACT_CLIP 2
+#define ACT_LEAKY_RELU 3
+#define ACT_SIGMOID 4
+#define ACT_TANH 5
+#define ACT_HARD_SIGMOID 6
+#define ACT_HARD_SWISH 7
+#define ACT_ELU 8
+#define ACT_SOFTPLUS 9
+#define ACT_ABS 10
+#define ACT_NEG 11
+#define ACT_EXP 12
+#define ACT_SQRT 13
+
+inline float4 activate(float4 v, int act, float a, float b) {
+    switch (act) {
+    case ACT_RELU: return fmax(v, 0.0f);
+    case ACT_CLIP: return fmin(fmax(v, a), b);
+    case ACT_LEAKY_RELU: return select(v * a, v, v >= 0.0f);
+    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
+    case ACT_TANH: return tanh(v);
+    case ACT_HARD_SIGMOID: return clamp(v * a + b, 0.0f, 1.0f);
+    case ACT_HARD_SWISH: return v * clamp(v / 6.0f + 0.5f, 0.0f, 1.0f);
+    case ACT_ELU: return select(a * expm1(fmin(v, 0.0f)), v, v >= 0.0f);
+    case ACT_SOFTPLUS: return fmax(v, 0.0f) + log1p(exp(-fabs(v)));
+    case ACT_ABS: return fabs(v);
+    case ACT_NEG: return -v;
+    case ACT_EXP: return exp(v);
+    case ACT_SQRT: return sqrt(v);
+    default: return v;
+    }
+}

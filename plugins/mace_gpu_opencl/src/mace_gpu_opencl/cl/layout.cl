@@ -1,0 +1,127 @@
+/* Data movement over NHWC4 storage. Each output lane is gathered from the input lane that
+ * holds its logical element; global size (grid width, grid rows) of the output unless
+ * noted. A view is (n, c, h, w); texel (x, y) = (cb * w + iw, in * h + ih).
+ */
+
+inline float read_lane(TIN t, int pitch, int vc, int vh, int vw, int n, int c, int h,
+                       int w) {
+    return lane(LOAD(t, pitch, (c >> 2) * vw + w, n * vh + h), c & 3);
+}
+
+/* Output coordinates of grid texel (x, y): n, channel block, h, w. */
+#define OUT_COORDS                                                                        \
+    const int x = get_global_id(0);                                                       \
+    const int y = get_global_id(1);                                                       \
+    if (x >= on_w * ((on_c + 3) / 4) || y >= on_n * on_h) return;                         \
+    const int cb = x / on_w, w = x - cb * on_w;                                           \
+    const int n = y / on_h, h = y - n * on_h;
+
+#define VIEW_ARGS(p) int p##_n, int p##_c, int p##_h, int p##_w
+
+/* Same elements in row-major order, another view (Reshape, Flatten, broadcast ranks). */
+__kernel void relayout(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
+                       VIEW_ARGS(on)) {
+    OUT_COORDS
+    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < 4; ++i) {
+        const int c = cb * 4 + i;
+        if (c >= on_c) break;
+        int flat = ((n * on_c + c) * on_h + h) * on_w + w;
+        const int iw = flat % in_w;
+        flat /= in_w;
+        const int ih = flat % in_h;
+        flat /= in_h;
+        r[i] = read_lane(in, in_pitch, in_c, in_h, in_w, flat / in_c, flat % in_c, ih, iw);
+    }
+    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+}
+
+/* Copy every texel of the input to the output shifted by whole (n, cb, h, w) offsets
+ * (Concat along N, H, W, or along C at a multiple of 4). Global size: input grid. */
+__kernel void copy_region(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
+                          VIEW_ARGS(on), int off_n, int off_cb, int off_h, int off_w) {
+    const int x = get_global_id(0);
+    const int y = get_global_id(1);
+    if (x >= in_w * ((in_c + 3) / 4) || y >= in_n * in_h) return;
+    const int cb = x / in_w, w = x - cb * in_w;
+    const int n = y / in_h, h = y - n * in_h;
+    const float4 v = LOAD(in, in_pitch, x, y);
+    STORE(out, out_pitch, (cb + off_cb) * on_w + w + off_w, (n + off_n) * on_h + h + off_h, v);
+}
+
+/* Concat of two inputs along C at any channel count: lanes < split come from a. */
+__kernel void concat_lanes(TIN a, int a_pitch, TIN b, int b_pitch, int split, TOUT out,
+                           int out_pitch, VIEW_ARGS(on)) {
+    OUT_COORDS
+    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < 4; ++i) {
+        const int c = cb * 4 + i;
+        if (c >= on_c) break;
+        r[i] = c < split ? read_lane(a, a_pitch, split, on_h, on_w, n, c, h, w)
+                         : read_lane(b, b_pitch, on_c - split, on_h, on_w, n, c - split, h, w);
+    }
+    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+}
+
+/* DepthToSpace (to_space = 1) and SpaceToDepth (0), DCR (crd = 0) or CRD (crd = 1). */
+__kernel void depth_space(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
+                          VIEW_ARGS(on), int bs, int to_space, int crd) {
+    OUT_COORDS
+    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < 4; ++i) {
+        const int c = cb * 4 + i;
+        if (c >= on_c) break;
+        int ic, ih, iw;
+        if (to_space) {
+            const int blk = (h % bs) * bs + (w % bs);
+            ic = crd ? c * bs * bs + blk : blk * on_c + c;
+            ih = h / bs;
+            iw = w / bs;
+        } else {
+            const int blk = crd ? c % (bs * bs) : c / in_c;
+            ic = crd ? c / (bs * bs) : c % in_c;
+            ih = h * bs + blk / bs;
+            iw = w * bs + blk % bs;
+        }
+        r[i] = read_lane(in, in_pitch, in_c, in_h, in_w, n, ic, ih, iw);
+    }
+    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+}
+
+/* Source index along one axis for Pad: the input range is [lo, lo + size) after cropping
+ * negative pads, ``begin`` the (positive) pad before it. -1: outside (constant mode). */
+inline int pad_source(int o, int begin, int lo, int size, int mode) {
+    int i = o - begin;
+    if (i >= 0 && i < size) return lo + i;
+    if (mode == 0) return -1;
+    if (mode == 1) { /* reflect */
+        const int period = 2 * (size - 1);
+        if (period == 0) return lo;
+        i = abs(i) % period;
+        i = i < size ? i : period - i;
+    } else if (mode == 2) { /* edge */
+        i = clamp(i, 0, size - 1);
+    } else { /* wrap */
+        i = ((i % size) + size) % size;
+    }
+    return lo + i;
+}
+
+/* Pad over all four view axes: begin pads (>= 0), crop starts and kept sizes per axis. */
+__kernel void pad(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
+                  VIEW_ARGS(on), int4 begin, int4 lo, int4 size, int mode, float value) {
+    OUT_COORDS
+    const int sn = pad_source(n, begin.s0, lo.s0, size.s0, mode);
+    const int sh = pad_source(h, begin.s2, lo.s2, size.s2, mode);
+    const int sw = pad_source(w, begin.s3, lo.s3, size.s3, mode);
+    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < 4; ++i) {
+        const int c = cb * 4 + i;
+        if (c >= on_c) break;
+        const int sc = pad_source(c, begin.s1, lo.s1, size.s1, mode);
+        r[i] = (sn < 0 || sc < 0 || sh < 0 || sw < 0)
+                   ? value
+                   : read_lane(in, in_pitch, in_c, in_h, in_w, sn, sc, sh, sw);
+    }
+    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+}

@@ -1,0 +1,223 @@
+"""What every GPU kernel's prepare function uses: the session's GPU options, the storage
+chosen for the node, input coercion, preallocated outputs, weight uploads, launchers.
+
+Session options (keyword options of ``Model.session``):
+
+``gpu_storage``               ``"image"`` (default) or ``"buffer"``; a node whose tensors do
+                              not fit the device's image2d limits uses buffers
+``gpu_fp16_storage``          store activations and filters as half (compute stays fp32)
+``gpu_kernel_time_limit_ms``  split kernels that run longer (see ``launch.py``)
+``gpu_tuning_file``           JSON tuning results to load (see ``tuning.py``)
+``gpu_tuning``                tune local sizes on first run (True, or candidates per kernel)
+``gpu_device_tensors``        ``"always"`` (default): outputs stay on the device as GpuTensor;
+                              the session downloads them (``OpenCLDevice.to_host``) where a
+                              non-GPU op or the caller reads them; ``"auto"``: download outputs
+                              some non-GPU kernel reads; ``"never"``: always download
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mace_core.dtypes import DType
+from mace_core.errors import MaceError
+from mace_core.ir import Graph, Node
+from mace_gpu_opencl.device import GpuRuntime, get_runtime
+from mace_gpu_opencl.launch import Launcher
+from mace_gpu_opencl.tensor import BUFFER, IMAGE, GpuTensor, fits_image, view4
+
+I32 = np.int32
+F32 = np.float32
+DEVICE_TENSORS = ("auto", "always", "never")
+
+
+@attrs.frozen
+class GpuConfig:
+    """The GPU options of one session, checked."""
+
+    storage: str = IMAGE
+    half: bool = False
+    time_limit_ms: float | None = None
+    tuning: int = 0
+    device_tensors: str = "auto"
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], runtime: GpuRuntime) -> GpuConfig:
+        storage = options.get("gpu_storage", IMAGE)
+        if storage not in (IMAGE, BUFFER):
+            raise MaceError(f"gpu_storage must be 'image' or 'buffer', got {storage!r}")
+        if not runtime.info.float_images:
+            storage = BUFFER
+        limit = options.get("gpu_kernel_time_limit_ms")
+        if limit is not None and float(limit) <= 0:
+            raise MaceError(f"gpu_kernel_time_limit_ms must be > 0, got {limit!r}")
+        tuning = options.get("gpu_tuning", 0)
+        tuning = 12 if tuning is True else int(tuning or 0)
+        path = options.get("gpu_tuning_file")
+        if path:
+            runtime.tuner.load(path)
+        mode = options.get("gpu_device_tensors", "always")
+        if mode not in DEVICE_TENSORS:
+            raise MaceError(f"gpu_device_tensors must be one of {DEVICE_TENSORS}, got {mode!r}")
+        return cls(storage, bool(options.get("gpu_fp16_storage", False)),
+                   float(limit) if limit else None, tuning, mode)
+
+
+# -- predicates -------------------------------------------------------------------------
+def float_activation(graph: Graph, name: str) -> bool:
+    """A float32 tensor of rank <= 4 with elements (what GPU storage holds)."""
+    if not name or name not in graph.tensors:
+        return False
+    desc = graph.tensors[name]
+    return desc.dtype == DType.FLOAT32 and len(desc.shape) <= 4 and desc.size > 0
+
+
+def activations_ok(node: Node, graph: Graph, inputs: Sequence[int] = (0,),
+                   outputs: Sequence[int] = (0,)) -> bool:
+    """The listed inputs and outputs exist and are float32 rank <= 4; no other output."""
+    if any(i >= len(node.inputs) or not float_activation(graph, node.inputs[i]) for i in inputs):
+        return False
+    if any(node.outputs[i:i + 1] == [] or not float_activation(graph, node.outputs[i])
+           for i in outputs):
+        return False
+    extra = [o for i, o in enumerate(node.outputs) if o and i not in outputs]
+    return not extra
+
+
+def is_const(graph: Graph, node: Node, index: int) -> bool:
+    return index < len(node.inputs) and node.inputs[index] in graph.constants
+
+
+def const(graph: Graph, node: Node, index: int) -> np.ndarray | None:
+    if index < len(node.inputs) and node.inputs[index]:
+        return graph.constants.get(node.inputs[index])
+    return None
+
+
+# (options, graph, consumers) of the session being prepared: every node of one session gets
+# the same options dict, and a graph is not edited while a session is built.
+_CONSUMERS: list[Any] = [None, None, None]
+
+
+def _consumers(graph: Graph, options: dict[str, Any]) -> dict[str, list[Node]]:
+    if _CONSUMERS[0] is not options or _CONSUMERS[1] is not graph:
+        _CONSUMERS[:] = [options, graph, graph.consumers()]
+    return _CONSUMERS[2]
+
+
+# -- the per-node environment ------------------------------------------------------------
+class OpEnv:
+    """Helpers for preparing one node: storage choice, inputs, outputs, launchers."""
+
+    def __init__(self, node: Node, graph: Graph, options: dict[str, Any],
+                 extra_shapes: Sequence[Sequence[int]] = ()) -> None:
+        """``extra_shapes``: intermediate tensors the node will allocate, which must fit
+        the storage too."""
+        self.runtime = get_runtime()
+        self.node = node
+        self.graph = graph
+        self.config = GpuConfig.from_options(options, self.runtime)
+        self.half = self.config.half
+        activations = [n for n in [*node.inputs, *node.outputs]
+                       if n and n not in graph.constants and n in graph.tensors]
+        views = [view4(graph.desc(n).shape) for n in activations]
+        views += [view4(shape) for shape in extra_shapes]
+        fits = all(fits_image(self.runtime, v, self.half) for v in views)
+        self.storage = IMAGE if self.config.storage == IMAGE and fits else BUFFER
+        self.variant = f"{self.storage}-{'fp16' if self.half else 'fp32'}"
+        self._staging: dict[int, GpuTensor] = {}
+        self.download = [self._needs_host(name, options) for name in node.outputs]
+
+    def _needs_host(self, name: str, options: dict[str, Any]) -> bool:
+        mode = self.config.device_tensors
+        if mode != "auto" or not name:
+            return mode == "never"
+        from mace_gpu_opencl.kernels import gpu_accepts
+
+        readers = _consumers(self.graph, options).get(name, [])
+        return not all(gpu_accepts(c, self.graph) for c in readers)
+
+    # -- programs ---------------------------------------------------------------------
+    def launcher(self, family: str, name: str) -> Launcher:
+        program = self.runtime.programs.get(family, self.storage, self.half)
+        kernel = self.runtime.cl.Kernel(program, name)
+        return Launcher(self.runtime, kernel, name, self.variant, self.config.time_limit_ms,
+                        self.config.tuning)
+
+    # -- tensors ----------------------------------------------------------------------
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.graph.desc(name).shape)
+
+    def input(self, value: Any, index: int) -> GpuTensor:
+        """Input ``index`` as a GpuTensor of this node's storage and precision."""
+        staging = self._staging.get(index)
+        if isinstance(value, GpuTensor) and value.half == self.half:
+            if value.storage == self.storage:
+                return value
+            converted = value.to_storage(self.storage, staging)
+        else:
+            host = np.asarray(value, dtype=np.float32)
+            converted = GpuTensor.upload(self.runtime, host, self.storage, self.half, staging)
+        self._staging[index] = converted
+        return converted
+
+    def output(self, shape: Sequence[int] | None = None, index: int = 0) -> GpuTensor:
+        """Preallocated memory for output ``index`` (reused by every run)."""
+        if shape is None:
+            shape = self.shape(self.node.outputs[index])
+        return GpuTensor.empty(self.runtime, shape, self.storage, self.half)
+
+    def weights(self, array: np.ndarray) -> Any:
+        """A read-only buffer of ``array`` in the storage precision (filters)."""
+        return self.buffer(np.asarray(array, np.float16 if self.half else np.float32))
+
+    def buffer(self, array: np.ndarray) -> Any:
+        """A read-only buffer holding ``array`` as is (tables, biases: float32 / int32)."""
+        cl = self.runtime.cl
+        host = np.ascontiguousarray(array).reshape(-1)
+        if host.nbytes == 0:
+            host = np.zeros(4, host.dtype)
+        flags = cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
+        return cl.Buffer(self.runtime.context, flags, hostbuf=host)
+
+    def finish(self, outputs: Sequence[GpuTensor]) -> list[Any]:
+        """The runner's return value: GpuTensors, downloaded where a host consumer reads."""
+        return [np.asarray(t) if self.download[i] else t for i, t in enumerate(outputs)]
+
+
+def tensor_args(t: GpuTensor) -> list[Any]:
+    """The (memory, row pitch in texels) pair every kernel takes for a tensor."""
+    return [t.mem, I32(t.width)]
+
+
+def view_args(t: GpuTensor) -> list[Any]:
+    """Memory, pitch and the 4-D view ``n, c, h, w`` as kernel arguments."""
+    return [t.mem, I32(t.width), *(I32(d) for d in t.view)]
+
+
+# -- activations ------------------------------------------------------------------------
+# Codes of ``activate()`` in cl/common.h.
+ACTIVATIONS = {
+    "": 0, "Relu": 1, "Clip": 2, "LeakyRelu": 3, "Sigmoid": 4, "Tanh": 5, "HardSigmoid": 6,
+    "HardSwish": 7, "Elu": 8, "Softplus": 9, "Abs": 10, "Neg": 11, "Exp": 12, "Sqrt": 13,
+}
+
+
+def fused_ok(node: Node) -> bool:
+    """Whether the node's fused activation (if any) is one the kernels apply."""
+    return node.attrs.get("activation", "") in ACTIVATIONS
+
+
+def activation_args(name: str, params: Sequence[float] = ()) -> list[Any]:
+    """``act, a, b`` kernel arguments for an activation and its parameters."""
+    given = [*params, None, None]
+    if name == "Clip":  # a missing bound does not clip
+        lo = -np.inf if given[0] is None else float(given[0])
+        hi = np.inf if given[1] is None else float(given[1])
+        return [I32(ACTIVATIONS[name]), F32(lo), F32(hi)]
+    a, b = (0.0 if v is None else float(v) for v in given[:2])
+    return [I32(ACTIVATIONS[name]), F32(a), F32(b)]

@@ -1,0 +1,90 @@
+"""Gemm and MatMul with a constant right operand: a 1x1 convolution of the (M, K, 1, 1)
+view of A (``conv2d_1x1`` in ``cl/conv2d.cl``), with the bias and fused activation.
+
+MatMul of a batched A (``[..., M, K]``) is relaid to ``[B*M, K]`` and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mace_core.ir import Graph, Node
+from mace_core.specs import KernelSpec
+from mace_gpu_opencl.kernels.base import (
+    I32,
+    OpEnv,
+    activation_args,
+    activations_ok,
+    const,
+    fused_ok,
+    is_const,
+    tensor_args,
+)
+from mace_gpu_opencl.kernels.conv import pack_bias, pack_dense
+from mace_gpu_opencl.kernels.layout import Relayout
+
+
+def _bias(node: Node, graph: Graph, n: int) -> np.ndarray | None | bool:
+    """Gemm's C as a length-n vector (times beta), None without C, False if not a vector."""
+    if len(node.inputs) < 3 or not node.inputs[2]:
+        return None
+    c = const(graph, node, 2)
+    if c is None or c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1):
+        return False
+    beta = float(node.attrs.get("beta", 1.0))
+    return np.broadcast_to(c.reshape(-1).astype(np.float64), (n,)) * beta
+
+
+def accepts_gemm(node: Node, graph: Graph) -> bool:
+    if not activations_ok(node, graph) or not is_const(graph, node, 1) or not fused_ok(node):
+        return False
+    if node.attrs.get("transA", 0):
+        return False
+    n = graph.desc(node.outputs[0]).shape[-1]
+    return _bias(node, graph, n) is not False
+
+
+def accepts_matmul(node: Node, graph: Graph) -> bool:
+    if not activations_ok(node, graph) or not is_const(graph, node, 1) or not fused_ok(node):
+        return False
+    return graph.constants[node.inputs[1]].ndim == 2 and len(graph.desc(node.inputs[0]).shape) >= 2
+
+
+def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, Any]):
+    b = np.asarray(const(graph, node, 1), np.float64)
+    if attrs.get("transB", 0):
+        b = b.T
+    b = b * float(attrs.get("alpha", 1.0))
+    k, n = b.shape
+    a_shape = graph.desc(node.inputs[0]).shape
+    y_shape = graph.desc(node.outputs[0]).shape
+    m = int(np.prod(a_shape[:-1], dtype=np.int64))
+    env = OpEnv(node, graph, options, extra_shapes=[(m, k), (m, n)])
+    bias = _bias(node, graph, n) if node.op_type == "Gemm" else None
+    filters = env.weights(pack_dense(b.T.astype(np.float32)[:, :, None, None]))
+    bias_buf = env.buffer(pack_bias(None if bias is None else bias.astype(np.float32), n))
+    flat_in = Relayout(env, (m, k))
+    flat_out = env.output((m, n))
+    unflatten = Relayout(env, y_shape)
+    launch = env.launcher("conv2d", "conv2d_1x1")
+    act = activation_args(attrs.get("activation", ""), attrs.get("activation_params", ()))
+    one = I32(1)
+    geo = [one, one, one, one, I32(0), I32(0), one, one, one]
+
+    def run(inputs):
+        a = flat_in(env.input(inputs[0], 0))
+        launch((-(-n // 4), 1, m), [*tensor_args(a), one, one, I32(k), filters, bias_buf,
+                                    *tensor_args(flat_out), one, one, I32(n), I32(m), *geo,
+                                    *act])
+        return env.finish([unflatten(flat_out)])
+
+    return run
+
+
+KERNELS = [
+    KernelSpec("Gemm", "gpu", prepare=prepare, when=accepts_gemm, priority=10, name="gpu:Gemm"),
+    KernelSpec("MatMul", "gpu", prepare=prepare, when=accepts_matmul, priority=10,
+               name="gpu:MatMul"),
+]

@@ -1,0 +1,187 @@
+"""Kernel launches: local work size (tuned or heuristic) and time-limit splitting.
+
+Every kernel's last global dimension runs over output rows (``N * H``). With the session
+option ``gpu_kernel_time_limit_ms``, a launch is timed once whole; when it takes longer
+than the limit it is split into chunks of rows, enqueued with global offsets and a queue
+flush between them, so the GPU can be preempted (e.g. for UI work) between chunks. Chunks
+aim at ``SAFETY`` times the limit; while calibrating, a run whose slowest chunk still
+exceeds the limit shrinks the chunks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from mace_gpu_opencl.device import GpuRuntime
+
+SAFETY = 0.6  # chunks aim at this fraction of the time limit
+CALIBRATION_RUNS = 6  # runs that re-measure the chunks after a split
+
+
+def event_ms(event: Any) -> float:
+    """Device execution time of a finished profiling event, in milliseconds."""
+    return (event.profile.end - event.profile.start) * 1e-6
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+@attrs.define
+class SplitState:
+    """How one global size of one kernel is split: ``rows`` per chunk (None: whole)."""
+
+    rows: int | None
+    calibrating: int = 0  # runs left that measure and shrink the chunks
+
+
+@attrs.frozen
+class LaunchRecord:
+    """One launch as kept in ``GpuRuntime.trace``: kernel, variant, sizes, its chunks."""
+
+    name: str
+    variant: str
+    gws: tuple[int, ...]
+    local: tuple[int, ...] | None
+    chunks: list[Chunk]
+
+    @property
+    def ms(self) -> float:
+        return sum(c.ms for c in self.chunks)
+
+
+@attrs.define
+class Chunk:
+    """One enqueue of the last run: first row, row count and its profiling event."""
+
+    start: int
+    rows: int
+    event: Any
+
+    @property
+    def ms(self) -> float:
+        return event_ms(self.event)
+
+
+class Launcher:
+    """Enqueues one cl.Kernel of one prepared node (args are set at each call)."""
+
+    def __init__(self, runtime: GpuRuntime, kernel: Any, name: str, variant: str,
+                 time_limit_ms: float | None = None, tuning: int = 0) -> None:
+        self.runtime = runtime
+        self.kernel = kernel
+        self.name = name
+        self.variant = variant
+        self.time_limit_ms = time_limit_ms
+        self.tuning = tuning  # candidates to time per new global size (0: no tuning)
+        wg_info = runtime.cl.kernel_work_group_info.WORK_GROUP_SIZE
+        self.max_work_group = int(kernel.get_work_group_info(wg_info, runtime.device))
+        self.splits: dict[tuple[int, ...], SplitState] = {}
+        self.last_chunks: list[Chunk] = []
+
+    # -- local size -------------------------------------------------------------------
+    def local_size(self, gws: tuple[int, ...]) -> tuple[int, ...] | None:
+        tuner = self.runtime.tuner
+        key = tuner.key(self.name, self.variant, gws)
+        if tuner.recording is not None:
+            tuner.recording.add(key)
+        if self.tuning and key not in tuner.tuned:
+            return tuner.tune(key, gws, self.max_work_group, self._time_once, self.tuning)
+        found, local = tuner.lookup(key)
+        return local if found else tuner.heuristic(gws, self.max_work_group)
+
+    def _enqueue(self, gws: Sequence[int], local: Sequence[int] | None,
+                 offset: Sequence[int] | None = None) -> Any:
+        cl = self.runtime.cl
+        if local is not None:
+            gws = [round_up(g, lx) for g, lx in zip(gws, local, strict=True)]
+        return cl.enqueue_nd_range_kernel(self.runtime.queue, self.kernel, tuple(gws),
+                                          None if local is None else tuple(local),
+                                          None if offset is None else tuple(offset))
+
+    def _time_once(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> float:
+        event = self._enqueue(gws, local)
+        event.wait()
+        return event_ms(event)
+
+    # -- running ----------------------------------------------------------------------
+    def __call__(self, gws: Sequence[int], args: Sequence[Any]) -> None:
+        gws = tuple(max(int(g), 1) for g in gws)
+        self.kernel.set_args(*args)
+        local = self.local_size(gws)
+        self._launch(gws, local)
+        if self.runtime.trace is not None:
+            self.runtime.trace.append(
+                LaunchRecord(self.name, self.variant, gws, local, list(self.last_chunks)))
+
+    def _launch(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> None:
+        limit = self.time_limit_ms
+        if not limit:
+            self.last_chunks = [Chunk(0, gws[-1], self._enqueue(gws, local))]
+            return
+        state = self.splits.get(gws)
+        if state is None:
+            event = self._enqueue(gws, local)
+            event.wait()
+            self.last_chunks = [Chunk(0, gws[-1], event)]
+            took = event_ms(event)
+            state = SplitState(rows=None)
+            if took > limit:
+                state = SplitState(self._chunk_rows(gws[-1], gws[-1], took, local),
+                                   calibrating=CALIBRATION_RUNS)
+            self.splits[gws] = state
+            return
+        if state.rows is None or state.rows >= gws[-1]:
+            self.last_chunks = [Chunk(0, gws[-1], self._enqueue(gws, local))]
+            return
+        self._run_split(gws, local, state)
+
+    def _chunk_rows(self, total: int, rows: int, took_ms: float,
+                    local: tuple[int, ...] | None) -> int:
+        """Rows per chunk so that a chunk of ``rows`` rows that took ``took_ms`` becomes
+        about SAFETY x limit (at least one row, or one work-group of rows)."""
+        step = local[-1] if local else 1
+        want = rows * SAFETY * self.time_limit_ms / max(took_ms, 1e-9)
+        return min(total, max(step, int(want) // step * step))
+
+    def _run_split(self, gws: tuple[int, ...], local: tuple[int, ...] | None,
+                   state: SplitState) -> None:
+        queue = self.runtime.queue
+        total, rows = gws[-1], state.rows
+        assert rows is not None
+        chunks = []
+        for start in range(0, total, rows):
+            count = min(rows, total - start)
+            sizes = (*gws[:-1], count)
+            offset = (0,) * (len(gws) - 1) + (start,)
+            chunks.append(Chunk(start, count, self._enqueue(sizes, local, offset)))
+            queue.flush()
+        self.last_chunks = chunks
+        if state.calibrating:
+            state.calibrating -= 1
+            chunks[-1].event.wait()
+            slowest = max(chunks, key=lambda c: c.ms)
+            if slowest.ms > self.time_limit_ms and rows > (local[-1] if local else 1):
+                state.rows = self._chunk_rows(total, slowest.rows, slowest.ms, local)
+            elif slowest.ms <= self.time_limit_ms:
+                state.calibrating = 0
+
+
+def heuristic_local(gws: Sequence[int], max_work_group: int, cpu: bool
+                    ) -> tuple[int, ...] | None:
+    """A local size without tuning: the driver's choice on CPU devices; on GPUs up to 64
+    work items, a few channel blocks by a run of columns by rows."""
+    if cpu:
+        return None
+    budget = min(max_work_group, 64)
+    local = []
+    caps = (4, 16, 64) if len(gws) == 3 else (16, 64)
+    for g, cap in zip(gws, caps, strict=False):
+        size = min(1 << (max(int(g), 1).bit_length() - 1), cap, budget)
+        budget = max(1, budget // size)
+        local.append(size)
+    return tuple(local)
