@@ -40,8 +40,19 @@ def proto(session: nox.Session) -> None:
     session.run("python", "scripts/gen_proto.py", "--check", external=True)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Benchmarks (writes results under benchmarks/results/)."""
-    session.install("-e", ".", "-e", "converters[onnx]")
-    session.run("python", "benchmarks/run_models.py", *session.posargs)
+    """CPU model benchmark against the peer engines: benchmarks/setup.sh makes its own venv
+    (benchmarks/.venv: tensorflow, tf2onnx, LiteRT, ncnn, MNN...), then run_models.py writes
+    benchmarks/results/<date>-cpu.{md,json,png}. Arguments go to run_models.py (--quick...)."""
+    session.run("bash", "benchmarks/setup.sh", external=True)
+    session.run("benchmarks/.venv/bin/python", "benchmarks/run_models.py", *session.posargs,
+                external=True)
+
+
+@nox.session
+def tests_gpu(session: nox.Session) -> None:
+    """mace-gpu-opencl on the machine's OpenCL platform (PoCL in CI: apt pocl-opencl-icd)."""
+    session.install(*DEV)
+    session.install("-e", ".", "-e", "plugins/mace_gpu_opencl", "-e", "converters[onnx]")
+    session.run("pytest", "plugins/mace_gpu_opencl/tests", *session.posargs)

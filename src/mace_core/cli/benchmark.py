@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mace_core.cli.common import split_devices
+from mace_core.cli.common import add_device_options, device_options, split_devices
 from mace_core.cli.run import DEFAULT_DEVICES
 
 
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
     p.add_argument("--top", type=int, default=15, help="rows of the per-op table (default 15)")
-    p.add_argument("--threads", type=int, help="CPU threads for devices that use them")
+    add_device_options(p)
     p.set_defaults(func=run)
 
 
@@ -53,8 +53,7 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     model = mace_core.load(args.model)
-    options = {"cpu_threads": args.threads} if args.threads else {}
-    session = model.session(split_devices(args.device), **options)
+    session = model.session(split_devices(args.device), **device_options(args))
     load_ms = (time.perf_counter() - t0) * 1e3
     feeds = session.random_inputs()
     t0 = time.perf_counter()

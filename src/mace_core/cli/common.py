@@ -123,3 +123,28 @@ def summarize(name: str, value: np.ndarray) -> str:
     else:
         stats = "(empty)"
     return f"  {name}: {value.dtype}{list(value.shape)}  {stats}"
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    """Session options of the device plugins, shared by run / validate / benchmark."""
+    g = p.add_argument_group("device options")
+    g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    g.add_argument("--gpu-storage", choices=["image", "buffer"],
+                   help="GPU tensor storage (default image)")
+    g.add_argument("--gpu-fp16", action="store_true", help="store GPU tensors as fp16")
+    g.add_argument("--gpu-kernel-time-limit-ms", type=float, metavar="MS",
+                   help="split GPU kernels that run longer than this (keeps the UI smooth)")
+    g.add_argument("--gpu-tuning-file", type=Path, metavar="FILE",
+                   help="tuning file written by `mace tune`")
+
+
+def device_options(args: argparse.Namespace) -> dict:
+    """The session keyword options given on the command line."""
+    options = {
+        "cpu_threads": args.threads,
+        "gpu_storage": args.gpu_storage,
+        "gpu_fp16_storage": args.gpu_fp16 or None,
+        "gpu_kernel_time_limit_ms": args.gpu_kernel_time_limit_ms,
+        "gpu_tuning_file": str(args.gpu_tuning_file) if args.gpu_tuning_file else None,
+    }
+    return {k: v for k, v in options.items() if v is not None}

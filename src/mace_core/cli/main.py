@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mace_core.cli import benchmark, convert, info, plugins_cmd, run, validate, zoo
+from mace_core.cli import benchmark, convert, info, plugins_cmd, run, tune, validate, zoo
 from mace_core.errors import MaceError
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_parser(sub)
     plugins_cmd.add_parsers(sub)
     zoo.add_parser(sub)
+    tune.add_parser(sub)
     return parser
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mace_core.cli.common import load_npz, save_npz, split_devices, summarize
+from mace_core.cli.common import (
+    add_device_options,
+    device_options,
+    load_npz,
+    save_npz,
+    split_devices,
+    summarize,
+)
 
 DEFAULT_DEVICES = "cpu,reference"
 
@@ -23,6 +30,7 @@ def add_parser(sub) -> None:
                    help=f"device preference order, comma separated (default {DEFAULT_DEVICES})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--profile", action="store_true", help="print per-op device and time")
+    add_device_options(p)
     p.set_defaults(func=run)
 
 
@@ -30,7 +38,8 @@ def run(args) -> int:
     import mace_core
 
     model = mace_core.load(args.model)
-    session = model.session(split_devices(args.device), profile=args.profile)
+    session = model.session(split_devices(args.device), profile=args.profile,
+                            **device_options(args))
     for device, why in session.placement.unavailable.items():
         print(f"note: device {device!r} skipped: {why}")
     feeds = load_npz(args.inputs) if args.inputs else session.random_inputs(args.seed)

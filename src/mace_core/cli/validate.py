@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mace_core.cli.common import load_npz, split_devices
+from mace_core.cli.common import add_device_options, device_options, load_npz, split_devices
 from mace_core.cli.run import DEFAULT_DEVICES
 from mace_core.compare import COSINE_MIN, REL_MAX, compare
 
@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
                    help="with --config: where the built models go (default out/deploy)")
     p.add_argument("--inputs", type=Path, help="input .npz (default: random inputs)")
     p.add_argument("--device", default=DEFAULT_DEVICES, help="device preference order")
+    add_device_options(p)
     p.add_argument("--format", help="source format (default: from the file)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--cosine-min", type=float, default=COSINE_MIN,
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
 
 
 def validate_files(src: Path, model_path: Path, *, devices, inputs=None, seed=0, fmt=None,
-                   cosine_min=COSINE_MIN, rel_max=REL_MAX, frozen=None):
+                   cosine_min=COSINE_MIN, rel_max=REL_MAX, frozen=None, options=None):
     """Returns the list of Comparison, one per model output.
 
     Inputs frozen at conversion (recorded in the model, or given in ``frozen``) are fed to
@@ -49,7 +50,7 @@ def validate_files(src: Path, model_path: Path, *, devices, inputs=None, seed=0,
     from mace_core.registry import default_registry
 
     model = mace_core.load(model_path)
-    session = model.session(devices)
+    session = model.session(devices, **(options or {}))
     frozen = {**decode_metadata(model.graph.metadata), **(frozen or {})}
     feeds = inputs if inputs is not None else session.random_inputs(seed)
     for name, value in frozen.items():
@@ -116,5 +117,6 @@ def run(args) -> int:
     results, session = validate_files(
         args.src, args.model, devices=split_devices(args.device), inputs=inputs, seed=args.seed,
         fmt=args.format, cosine_min=args.cosine_min, rel_max=args.rel_max,
+        options=device_options(args),
     )
     return print_results(results, session, args.cosine_min, args.rel_max)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mace_core.cli.common import Progress, split_devices
+from mace_core.cli.common import Progress, add_device_options, device_options, split_devices
 from mace_core.cli.run import DEFAULT_DEVICES
 from mace_core.errors import MaceError
 
@@ -17,7 +17,10 @@ def add_parser(sub) -> None:
         "~/.cache/mace-core/models).",
     )
     zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
-    zsub.add_parser("list", help="list the models").set_defaults(func=run_list)
+    ls = zsub.add_parser("list", help="list the models")
+    ls.add_argument("-v", "--verbose", action="store_true",
+                    help="also the description, the pinned files and validation thresholds")
+    ls.set_defaults(func=run_list)
     f = zsub.add_parser("fetch", help="fetch a model, print its path")
     f.add_argument("name")
     f.set_defaults(func=run_fetch)
@@ -31,6 +34,7 @@ def add_parser(sub) -> None:
         c.add_argument("--weights", choices=["fp32", "fp16"], default="fp32")
         if action == "validate":
             c.add_argument("--device", default=DEFAULT_DEVICES, help="device preference order")
+            add_device_options(c)
         c.set_defaults(func=func)
 
 
@@ -43,13 +47,34 @@ def entry(name: str):
     return CATALOG[name]
 
 
+def thresholds(e) -> str:
+    """The entry's validation thresholds, ``cosine >= C, rel <= R``."""
+    return f"cosine >= {e.cosine_min}, max|err|/max|ref| <= {e.rel_max}"
+
+
 def run_list(args) -> int:
     from mace_core.catalog import CATALOG
 
-    print(f"  {'name':<22} {'task':<28} {'package':<32} inputs")
+    width = max(len(name) for name in CATALOG)
+    pw = max(len(e.requirement) for e in CATALOG.values())
+    print(f"  {'name':<{width}} {'format':<10} {'task':<25} {'package':<{pw}} inputs")
     for e in CATALOG.values():
-        shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in e.input_shapes.items())
-        print(f"  {e.name:<22} {e.task:<28} {e.requirement:<32} {shapes}")
+        shapes = ", ".join(f"{k}={'x'.join(map(str, v)) or 'scalar'}"
+                           for k, v in e.input_shapes.items())
+        flag = " *" if e.loosened else ""
+        print(f"  {e.name:<{width}} {e.format:<10} {e.task:<25} {e.requirement:<{pw}} "
+              f"{shapes}{flag}")
+        if args.verbose:
+            pad = " " * 4
+            print(f"{pad}{e.description}")
+            print(f"{pad}file: {e.member} (sha256 {e.sha256}, {e.size} bytes)")
+            print(f"{pad}wheel: {e.wheel} (sha256 {e.wheel_sha256})")
+            print(f"{pad}validation: {thresholds(e)}")
+            if e.loosened:
+                print(f"{pad}looser than fp32 because: {e.threshold_reason}")
+            print()
+    if any(e.loosened for e in CATALOG.values()) and not args.verbose:
+        print("* validated with looser thresholds; `mace zoo list --verbose` says why")
     return 0
 
 
@@ -66,7 +91,8 @@ def convert_entry(e, out_dir: Path, weights: str = "fp32", progress=None) -> Pat
 
     src = fetch(e)
     paths, _ = convert_file(src, out_dir, input_shapes=dict(e.input_shapes), name=e.name,
-                            weights=weights, progress=progress, input_values=e.frozen_values())
+                            format=e.format, weights=weights, progress=progress,
+                            input_values=e.frozen_values())
     return paths.pb
 
 
@@ -85,5 +111,10 @@ def run_validate(args) -> int:
     # random_inputs covers every input of the source model, frozen ones included:
     # validate_files feeds ours the inputs the converted model still takes
     results, session = validate_files(fetch(e), pb, devices=split_devices(args.device),
-                                      inputs=e.random_inputs(0), frozen=e.frozen_values())
-    return print_results(results, session)
+                                      inputs=e.random_inputs(0), frozen=e.frozen_values(),
+                                      fmt=e.format, cosine_min=e.cosine_min,
+                                      rel_max=e.rel_max,
+                                      options=device_options(args))
+    if e.loosened:
+        print(f"{e.name} is validated with looser thresholds: {e.threshold_reason}")
+    return print_results(results, session, e.cosine_min, e.rel_max)
