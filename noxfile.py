@@ -14,8 +14,8 @@ DEV = ["pytest>=8", "hypothesis>=6.100"]
 def lint(session: nox.Session) -> None:
     """ruff over every distribution."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "converters", "examples", "tests", "scripts",
-                "noxfile.py")
+    session.run("ruff", "check", "src", "converters", "plugins", "examples", "tests", "scripts",
+                "benchmarks", "noxfile.py")
 
 
 @nox.session
@@ -56,3 +56,23 @@ def tests_gpu(session: nox.Session) -> None:
     session.install(*DEV)
     session.install("-e", ".", "-e", "plugins/mace_gpu_opencl", "-e", "converters[onnx]")
     session.run("pytest", "plugins/mace_gpu_opencl/tests", *session.posargs)
+
+
+@nox.session
+def tests_cpu(session: nox.Session) -> None:
+    """mace-cpu: kernel conformance on every ISA of this CPU, NEON under qemu-aarch64."""
+    session.install(*DEV, "cffi>=1.16", "setuptools>=68")
+    session.install("-e", ".", "-e", "converters[onnx]")
+    session.install("--no-build-isolation", "-e", "plugins/mace_cpu")
+    session.run("pytest", "plugins/mace_cpu/tests", *session.posargs)
+
+
+@nox.session
+def sanitize(session: nox.Session) -> None:
+    """mace-cpu kernels built with -fsanitize=address,undefined into the C conformance
+    harness, run on golden cases from the reference device, on every ISA of this CPU."""
+    session.install(*DEV, "cffi>=1.16", "setuptools>=68")
+    session.install("-e", ".", "-e", "converters[onnx]")
+    session.install("--no-build-isolation", "-e", "plugins/mace_cpu")
+    session.run("pytest", "plugins/mace_cpu/tests/test_cpu_neon.py", "-k", "sanitizers",
+                *session.posargs)

@@ -34,11 +34,13 @@ fi
 want=$(cat pyproject.toml converters/pyproject.toml plugins/*/pyproject.toml \
   scripts/requirements-dev.txt | sha256sum | cut -c1-16)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
-  echo "== installing mace-core, mace-converters[onnx,tflite,tensorflow], mace-gpu-opencl and the test tools into $VENV"
+  echo "== installing mace-core, mace-converters[onnx,tflite,tensorflow], mace-cpu, mace-gpu-opencl and the test tools into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-dev.txt
   "$VENV/bin/python" -m pip install -q -e ".[deploy]" -e "converters[onnx,tflite,tensorflow]" \
     -e plugins/mace_gpu_opencl
+  # the C kernels are compiled by cffi at install time (needs cffi + setuptools in the venv)
+  "$VENV/bin/python" -m pip install -q --no-build-isolation -e plugins/mace_cpu
   echo "$want" > "$STAMP"
 else
   echo "== $VENV is up to date"

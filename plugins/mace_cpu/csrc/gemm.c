@@ -1,0 +1,317 @@
+/* GEMM driver: cache blocking, operand packing, threading, the fused epilogue, and the
+ * portable micro-kernel. The ISA micro-kernels live in gemm_x86.c and gemm_neon.c.
+ *
+ * C (M x N) = A (M x K) * B (K x N), blocked BLIS-style:
+ *   K in blocks of isa->kc (split evenly); A is read in MR-tall panels (kc x MR) and B in
+ *   NR-wide slivers (kc x NR, a sliver stays in L1); the micro-kernel computes one
+ *   MR x NR tile of C in registers, starting from the bias and clamping at the end.
+ * Packed layouts (both operands, "tile" = MR for A, NR for B, X = M or N):
+ *   for each K block [k0, k0+kc): for each panel p: kc x tile floats, at offset
+ *   k0 * round_up(X, tile) + p * tile * kc. A weight packed once (mc_pack_*_full) is read
+ *   in place; a DENSE operand is packed per block into per-thread scratch.
+ * Convolutions skip B packing (mc_src kinds ROWS and BUILT): the rows micro-kernel loads
+ * row k of a sliver from b + koff[k], i.e. straight from the (padded) image or from
+ * column-matrix rows built per block; only a narrow last sliver is copied.
+ * Threads split the job into (sub-problem, M chunk, N chunk) tasks.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* -- K blocking (a function of K only, so prepacked operands match the driver) ---------- */
+static int k_block(const mc_isa_info *isa, int k) {
+    int nblocks = MC_CEIL_DIV(k, isa->kc);
+    return MC_CEIL_DIV(k, nblocks);
+}
+
+size_t mc_packed_size(const mc_isa_info *isa, int x, int k, int tile) {
+    (void)isa;
+    return (size_t)MC_ROUND_UP(x, tile) * (size_t)k;
+}
+
+/* -- packing -------------------------------------------------------------------------- */
+/* Panels of `tile` rows of X (rows [x0, x0+xc), clipped at x_total) over k in [k0, k0+kc):
+ * dst[(p * kc + kk) * tile + r] = src[(x0 + p*tile + r) * xs + (k0 + kk) * ks]. */
+static void pack_panels(const mc_isa_info *isa, const float *src, long xs, long ks, int x0,
+                        int xc, int x_total, int k0, int kc, int tile, float *dst) {
+    for (int p = 0; p < xc; p += tile) {
+        int rows = MC_MIN(tile, x_total - (x0 + p));
+        float *d = dst + (size_t)(p / tile) * kc * tile;
+        if (ks == 1 && rows == tile) {
+            /* rows contiguous in k: read each row once, write strided */
+            for (int r = 0; r < tile; r++) {
+                const float *s = src + (long)(x0 + p + r) * xs + k0;
+                for (int kk = 0; kk < kc; kk++) d[kk * tile + r] = s[kk];
+            }
+            continue;
+        }
+        for (int kk = 0; kk < kc; kk++) {
+            const float *s = src + (long)(k0 + kk) * ks + (long)(x0 + p) * xs;
+            float *dk = d + kk * tile;
+            if (xs == 1) {
+                isa->copy(dk, s, 0, rows, tile);
+                continue;
+            }
+            int r = 0;
+            for (; r < rows; r++) dk[r] = s[(long)r * xs];
+            for (; r < tile; r++) dk[r] = 0.0f;
+        }
+    }
+}
+
+static void pack_full(const mc_isa_info *isa, const float *src, long xs, long ks, int x, int k,
+                      int tile, float *dst) {
+    int kb = k_block(isa, k);
+    long xpad = MC_ROUND_UP(x, tile);
+    for (int k0 = 0; k0 < k; k0 += kb) {
+        int kc = MC_MIN(kb, k - k0);
+        pack_panels(isa, src, xs, ks, 0, (int)xpad, x, k0, kc, tile, dst + (size_t)k0 * xpad);
+    }
+}
+
+void mc_pack_a_full(const mc_isa_info *isa, const float *src, long rs, long cs, int m, int k,
+                    float *dst) {
+    pack_full(isa, src, rs, cs, m, k, isa->mr, dst);
+}
+
+void mc_pack_b_full(const mc_isa_info *isa, const float *src, long rs, long cs, int k, int n,
+                    float *dst) {
+    pack_full(isa, src, cs, rs, n, k, isa->nr, dst);
+}
+
+/* -- portable micro-kernel (4 x 8; gcc vectorises the inner loops) -------------------- */
+static inline __attribute__((always_inline)) void
+ukr_scalar(int kc, const float *a, const float *b, const long *koff, float *c, long ldc,
+           const mc_tile_ep *ep) {
+    float t[4][8];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 8; j++)
+            t[r][j] = ep->load_c ? c[r * ldc + j] : (ep->bias ? ep->bias[r] : 0.0f);
+    for (int k = 0; k < kc; k++, a += 4) {
+        const float *br = koff ? b + koff[k] : b + 8 * k;
+        for (int r = 0; r < 4; r++)
+            for (int j = 0; j < 8; j++) t[r][j] += a[r] * br[j];
+    }
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 8; j++) {
+            float v = t[r][j];
+            if (ep->clamp) {
+                v = v < ep->lo ? ep->lo : v;
+                v = v > ep->hi ? ep->hi : v;
+            }
+            c[r * ldc + j] = v;
+        }
+}
+
+void mc_ukr_scalar(int kc, const float *a, const float *b, float *c, long ldc,
+                   const mc_tile_ep *ep) {
+    ukr_scalar(kc, a, b, NULL, c, ldc, ep);
+}
+
+void mc_ukr_rows_scalar(int kc, const float *a, const float *b, const long *koff, float *c,
+                        long ldc, const mc_tile_ep *ep) {
+    ukr_scalar(kc, a, b, koff, c, ldc, ep);
+}
+
+void mc_copy_scalar(float *dst, const float *src, int lo, int hi, int count) {
+    lo = MC_MAX(0, MC_MIN(lo, count));
+    hi = MC_MAX(lo, MC_MIN(hi, count));
+    int t = 0;
+    for (; t < lo; t++) dst[t] = 0.0f;
+    for (; t < hi; t++) dst[t] = src[t];
+    for (; t < count; t++) dst[t] = 0.0f;
+}
+
+void mc_copy2_scalar(float *dst, const float *src, int lo, int hi, int count) {
+    lo = MC_MAX(0, MC_MIN(lo, count));
+    hi = MC_MAX(lo, MC_MIN(hi, count));
+    int t = 0;
+    for (; t < lo; t++) dst[t] = 0.0f;
+    for (; t < hi; t++) dst[t] = src[2 * t];
+    for (; t < count; t++) dst[t] = 0.0f;
+}
+
+/* -- epilogue --------------------------------------------------------------------------
+ * Conv's epilogue (row bias, then none / ReLU / Clip) runs inside the micro-kernel. The
+ * rest (alpha, column or full bias, other activations) runs here on the finished tile,
+ * while it is in L1: `full` applies alpha, bias and activation, else the activation only. */
+static void epilogue(const mc_epilogue *ep, int full, const mc_gemm_sub *s, float *c, long ldc,
+                     int i0, int j0, int mr, int nr) {
+    for (int r = 0; r < mr; r++) {
+        float *row = c + (long)r * ldc;
+        if (full) {
+            const float beta = ep->beta;
+            if (ep->alpha != 1.0f)
+                for (int j = 0; j < nr; j++) row[j] *= ep->alpha;
+            if (ep->bias_kind == MC_BIAS_ROW) {
+                float v = beta * s->bias[i0 + r];
+                for (int j = 0; j < nr; j++) row[j] += v;
+            } else if (ep->bias_kind == MC_BIAS_COL) {
+                const float *bv = s->bias + j0;
+                for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
+            } else if (ep->bias_kind == MC_BIAS_FULL) {
+                const float *bv = s->bias + (long)(i0 + r) * s->ld_bias + j0;
+                for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
+            }
+        }
+        if (ep->act.kind != MC_ACT_NONE) mc_act_apply(&ep->act, row, row, nr);
+    }
+}
+
+/* -- the job -------------------------------------------------------------------------- */
+typedef struct {
+    const mc_isa_info *isa;
+    int m, n, k, kb;
+    const mc_gemm_sub *subs;
+    const mc_epilogue *ep;
+    int mcs, ncs;           /* rows per M chunk, columns per N chunk */
+    int m_chunks, n_chunks;
+    mc_threads *t;
+    int failed;
+} job;
+
+static const float *get_b(const job *j, const mc_src *src, int k0, int kc, int n0, int nc,
+                          float *buf) {
+    const int nr = j->isa->nr;
+    if (src->kind == MC_SRC_PACKED)
+        return src->p + (size_t)k0 * MC_ROUND_UP(j->n, nr) + (size_t)n0 * kc;
+    pack_panels(j->isa, src->p, src->cs, src->rs, n0, MC_ROUND_UP(nc, nr), j->n, k0, kc, nr,
+                buf);
+    return buf;
+}
+
+static const float *get_a(const job *j, const mc_src *src, int k0, int kc, int m0, int mc,
+                          float *buf) {
+    const int mr = j->isa->mr;
+    if (src->kind == MC_SRC_PACKED)
+        return src->p + (size_t)k0 * MC_ROUND_UP(j->m, mr) + (size_t)m0 * kc;
+    pack_panels(j->isa, src->p, src->rs, src->cs, m0, MC_ROUND_UP(mc, mr), j->m, k0, kc, mr,
+                buf);
+    return buf;
+}
+
+/* An edge tile (mr < MR or nr < NR) goes through a full-size scratch tile. B is a packed
+ * sliver, or (koff != NULL) rows read in place. */
+static void edge_tile(const mc_isa_info *isa, int kc, const float *as, const float *bs,
+                      const long *koff, float *c, long ldc, int mr, int nr,
+                      const mc_tile_ep *tep, float *tmp) {
+    const int NR = isa->nr;
+    float bias[MC_MAX_MR] = {0};
+    mc_tile_ep e = *tep;
+    if (e.bias) {
+        for (int r = 0; r < mr; r++) bias[r] = e.bias[r];
+        e.bias = bias;
+    }
+    if (e.load_c)
+        for (int r = 0; r < mr; r++) memcpy(tmp + r * NR, c + r * ldc, sizeof(float) * nr);
+    if (koff)
+        isa->ukr_rows(kc, as, bs, koff, tmp, NR, &e);
+    else if (nr <= isa->nr_narrow)
+        isa->ukr_narrow(kc, as, bs, tmp, NR, &e);
+    else
+        isa->ukr(kc, as, bs, tmp, NR, &e);
+    for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NR, sizeof(float) * nr);
+}
+
+static void gemm_task(void *raw, long task, int tid) {
+    job *j = raw;
+    const mc_isa_info *isa = j->isa;
+    const mc_epilogue *ep = j->ep;
+    const int MR = isa->mr, NR = isa->nr;
+    long per_sub = (long)j->m_chunks * j->n_chunks;
+    const mc_gemm_sub *s = &j->subs[task / per_sub];
+    int mi = (int)((task % per_sub) / j->n_chunks), ni = (int)(task % j->n_chunks);
+    int m0 = mi * j->mcs, m1 = MC_MIN(j->m, m0 + j->mcs);
+    int n0 = ni * j->ncs, n1 = MC_MIN(j->n, n0 + j->ncs);
+    int mcb = MC_MIN(isa->mc, j->mcs);
+    float *bbuf = mc_ws_get(j->t, tid, MC_WS_B, sizeof(float) * (size_t)j->kb *
+                            MC_ROUND_UP(j->ncs, NR));
+    float *abuf = mc_ws_get(j->t, tid, MC_WS_A, sizeof(float) * (size_t)j->kb *
+                            MC_ROUND_UP(mcb, MR));
+    float *tmp = mc_ws_get(j->t, tid, MC_WS_TMP, sizeof(float) * (size_t)MR * NR);
+    if (!bbuf || !abuf || !tmp) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    /* what the micro-kernel fuses (see epilogue()) */
+    int in_kernel = ep->alpha == 1.0f && (ep->bias_kind == MC_BIAS_NONE ||
+                                          (ep->bias_kind == MC_BIAS_ROW && ep->beta == 1.0f));
+    int clamp = in_kernel && (ep->act.kind == MC_ACT_RELU || ep->act.kind == MC_ACT_CLIP);
+    int post = !in_kernel || (ep->act.kind != MC_ACT_NONE && !clamp);
+    mc_tile_ep tep = {0, NULL, 0, ep->act.kind == MC_ACT_CLIP ? ep->act.a : 0.0f,
+                      ep->act.kind == MC_ACT_CLIP ? ep->act.b : INFINITY};
+    /* B read in place: straight from the source (ROWS) or from rows built per block */
+    const int built = s->b.kind == MC_SRC_BUILT, rows_b = built || s->b.kind == MC_SRC_ROWS;
+    const long ldb = MC_ROUND_UP(j->ncs, NR);
+    long local_koff[MC_MAX_KC];
+    for (int kk = 0; built && kk < j->kb; kk++) local_koff[kk] = kk * ldb;
+    for (int k0 = 0; k0 < j->k; k0 += j->kb) {
+        int kc = MC_MIN(j->kb, j->k - k0);
+        int last = k0 + kc == j->k;
+        tep.load_c = k0 > 0;
+        tep.clamp = last && clamp;
+        const float *bp = NULL;
+        const long *koff = built ? local_koff : s->b.koff + k0;
+        if (built)
+            s->b.build(isa, s->b.ctx, k0, kc, n0, n1 - n0, bbuf, ldb);
+        else if (!rows_b)
+            bp = get_b(j, &s->b, k0, kc, n0, n1 - n0, bbuf);
+        for (int mb = m0; mb < m1; mb += mcb) {
+            int mbl = MC_MIN(mcb, m1 - mb);
+            const float *ap = get_a(j, &s->a, k0, kc, mb, mbl, abuf);
+            for (int jj = n0; jj < n1; jj += NR) {
+                int nr = MC_MIN(NR, n1 - jj);
+                const float *bs = built    ? bbuf + (jj - n0)
+                                  : rows_b ? s->b.p + jj
+                                           : bp + (size_t)(jj - n0) * kc;
+                const long *bkoff = rows_b ? koff : NULL;
+                if (!built && rows_b && nr < NR) { /* narrow last sliver: pack, no overreads */
+                    for (int kk = 0; kk < kc; kk++)
+                        isa->copy(bbuf + (size_t)kk * NR, bs + koff[kk], 0, nr, NR);
+                    bs = bbuf;
+                    bkoff = NULL;
+                }
+                for (int i = mb; i < mb + mbl; i += MR) {
+                    int mr = MC_MIN(MR, mb + mbl - i);
+                    const float *as = ap + (size_t)(i - mb) * kc;
+                    float *cp = s->c + (long)i * s->ldc + jj;
+                    tep.bias = in_kernel && ep->bias_kind == MC_BIAS_ROW ? s->bias + i : NULL;
+                    if (mr < MR || nr < NR)
+                        edge_tile(isa, kc, as, bs, bkoff, cp, s->ldc, mr, nr, &tep, tmp);
+                    else if (bkoff)
+                        isa->ukr_rows(kc, as, bs, bkoff, cp, s->ldc, &tep);
+                    else
+                        isa->ukr(kc, as, bs, cp, s->ldc, &tep);
+                    if (last && post) epilogue(ep, !in_kernel, s, cp, s->ldc, i, jj, mr, nr);
+                }
+            }
+        }
+    }
+}
+
+int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int nsub,
+                const mc_gemm_sub *subs, const mc_epilogue *ep) {
+    if (m <= 0 || n <= 0 || nsub <= 0) return MC_OK;
+    if (k <= 0) return MC_ERR_ARG;
+    const int MR = isa->mr, NR = isa->nr;
+    int threads = mc_threads_n(t);
+    long want = threads > 1 ? 3L * threads : 1;  /* a few tasks per thread for balance */
+    int n_chunks = MC_CEIL_DIV(n, isa->nc);
+    int m_chunks = 1;
+    int max_n_chunks = MC_CEIL_DIV(n, NR), max_m_chunks = MC_CEIL_DIV(m, MR);
+    while ((long)nsub * n_chunks * m_chunks < want) {
+        /* split N first (B packing is per chunk), keeping chunks >= 4 slivers wide */
+        if (n_chunks < max_n_chunks && MC_CEIL_DIV(n, n_chunks + 1) >= 4 * NR) n_chunks++;
+        else if (m_chunks < max_m_chunks) m_chunks++;
+        else if (n_chunks < max_n_chunks) n_chunks++;
+        else break;
+    }
+    job j = {isa, m, n, k, k_block(isa, k), subs, ep, 0, 0, 0, 0, t, 0};
+    j.ncs = MC_ROUND_UP(MC_CEIL_DIV(n, n_chunks), NR);
+    j.mcs = MC_ROUND_UP(MC_CEIL_DIV(m, m_chunks), MR);
+    j.n_chunks = MC_CEIL_DIV(n, j.ncs);
+    j.m_chunks = MC_CEIL_DIV(m, j.mcs);
+    mc_parallel(t, (long)nsub * j.m_chunks * j.n_chunks, gemm_task, &j);
+    return j.failed ? MC_ERR_NOMEM : MC_OK;
+}

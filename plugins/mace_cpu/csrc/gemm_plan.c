@@ -1,0 +1,75 @@
+/* The Gemm / MatMul op: Y[M,N] = act(alpha * op(A) op(B) + beta * bias), where op
+ * transposes when asked. A constant B (a fully connected layer's weights) is packed once
+ * when the plan is made; otherwise both operands are packed block by block per run.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct mc_gemm {
+    mc_gemm_params p;
+    int isa_id;
+    const mc_isa_info *isa;
+    float *bpack; /* NULL: B comes with each run */
+};
+
+static void b_strides(const mc_gemm_params *p, long *rs, long *cs) {
+    *rs = p->trans_b ? 1 : p->n; /* element (k, j) of op(B) is b[k*rs + j*cs] */
+    *cs = p->trans_b ? p->k : 1;
+}
+
+mc_gemm *mc_gemm_create(const mc_gemm_params *p, const float *b_const, int isa) {
+    const mc_isa_info *info = mc_isa_get(isa);
+    if (!info || p->m <= 0 || p->n <= 0 || p->k <= 0) return NULL;
+    mc_gemm *plan = calloc(1, sizeof *plan);
+    if (!plan) return NULL;
+    plan->p = *p;
+    plan->isa_id = isa;
+    plan->isa = info;
+    if (b_const) {
+        long rs, cs;
+        b_strides(p, &rs, &cs);
+        plan->bpack = mc_aligned_alloc(sizeof(float) * mc_packed_size(info, p->n, p->k,
+                                                                      info->nr));
+        if (!plan->bpack) {
+            free(plan);
+            return NULL;
+        }
+        mc_pack_b_full(info, b_const, rs, cs, p->k, p->n, plan->bpack);
+    }
+    return plan;
+}
+
+void mc_gemm_destroy(mc_gemm *plan) {
+    if (!plan) return;
+    mc_aligned_free(plan->bpack);
+    free(plan);
+}
+
+int mc_gemm_run(const mc_gemm *plan, mc_threads *t, const float *a, const float *b,
+                const float *bias, float *y) {
+    const mc_gemm_params *p = &plan->p;
+    if (!mc_isa_get(plan->isa_id)) return MC_ERR_ISA;
+    if ((!plan->bpack && !b) || (p->bias_kind != MC_BIAS_NONE && !bias)) return MC_ERR_ARG;
+    mc_gemm_sub s;
+    memset(&s, 0, sizeof s);
+    s.a = (mc_src){.kind = MC_SRC_DENSE, .p = a, .rs = p->trans_a ? 1 : p->k,
+                    .cs = p->trans_a ? p->m : 1};
+    if (plan->bpack) {
+        s.b = (mc_src){.kind = MC_SRC_PACKED, .p = plan->bpack};
+    } else {
+        long rs, cs;
+        b_strides(p, &rs, &cs);
+        s.b = (mc_src){.kind = MC_SRC_DENSE, .p = b, .rs = rs, .cs = cs};
+    }
+    s.c = y;
+    s.ldc = p->n;
+    s.bias = bias;
+    s.ld_bias = p->n;
+    mc_epilogue ep = {p->alpha, p->beta, p->bias_kind, {p->act, p->act_a, p->act_b}};
+    mc_op_begin(t);
+    int rc = mc_gemm_job(t, plan->isa, p->m, p->n, p->k, 1, &s, &ep);
+    mc_op_end(t);
+    return rc;
+}

@@ -1,0 +1,189 @@
+/* Declarations shared by the kernel sources (not part of the public API). */
+#ifndef MACE_CPU_INTERNAL_H
+#define MACE_CPU_INTERNAL_H
+
+#include <stddef.h>
+
+#include "mace_cpu.h"
+
+#define MC_VERSION "0.1.0"
+#define MC_ALIGN 64
+#define MC_MAX_MR 16  /* largest micro-kernel tile height of any ISA */
+#define MC_MAX_KC 512 /* largest K block of any ISA */
+
+#define MC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MC_CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+#define MC_ROUND_UP(a, b) (MC_CEIL_DIV(a, b) * (b))
+
+/* Per-ISA variants of plain C loops: the same body compiled for another target. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MC_X86 1
+#define MC_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define MC_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,prefer-vector-width=512")))
+#elif defined(__aarch64__)
+#define MC_ARM64 1
+#endif
+
+/* -- ISA table ------------------------------------------------------------------------- */
+/* What a micro-kernel does around its MR x NR product, in registers:
+ * start from C (load_c: a later K block) or else from the row bias (MR values) or 0, and
+ * clamp to [lo, hi] at the end (ReLU, Clip; clamp = 0 leaves the values as they are). */
+typedef struct {
+    int load_c;
+    const float *bias;
+    int clamp;
+    float lo, hi;
+} mc_tile_ep;
+
+/* C[MR x NR] (row stride ldc) = start + A panel (kc x MR) * B sliver (kc x NR), see
+ * mc_tile_ep. a holds MR floats per k (broadcast), b NR floats per k (64-byte aligned). */
+typedef void (*mc_ukr_fn)(int kc, const float *a, const float *b, float *c, long ldc,
+                          const mc_tile_ep *ep);
+/* The same with B read in place: row k of the sliver is b + koff[k] (NR floats). */
+typedef void (*mc_ukr_rows_fn)(int kc, const float *a, const float *b, const long *koff,
+                               float *c, long ldc, const mc_tile_ep *ep);
+
+/* dst[t] = src[t * step] for lo <= t < hi, 0 elsewhere, for t in [0, count): one padded
+ * run of a packed row (src is only read inside the valid range). copy: step 1, copy2: 2. */
+typedef void (*mc_copy_fn)(float *dst, const float *src, int lo, int hi, int count);
+
+typedef struct {
+    int id;
+    const char *name;
+    int mr, nr;      /* micro-kernel tile */
+    int kc;          /* K block: a B sliver (kc x nr) stays in L1 */
+    int mc;          /* M block: an A block (mc x kc) stays in L2 */
+    int nc;          /* N block: a B block (kc x nc) stays in L2 */
+    mc_ukr_fn ukr;
+    mc_ukr_rows_fn ukr_rows;
+    mc_ukr_fn ukr_narrow;  /* MR x nr_narrow on a packed sliver, for narrow last slivers */
+    int nr_narrow;         /* 0: none */
+    mc_copy_fn copy, copy2; /* used by the packers */
+} mc_isa_info;
+
+const mc_isa_info *mc_isa_get(int isa); /* NULL when not usable here */
+
+void mc_ukr_scalar(int kc, const float *a, const float *b, float *c, long ldc,
+                   const mc_tile_ep *ep);
+void mc_ukr_rows_scalar(int kc, const float *a, const float *b, const long *koff, float *c,
+                        long ldc, const mc_tile_ep *ep);
+void mc_copy_scalar(float *dst, const float *src, int lo, int hi, int count);
+void mc_copy2_scalar(float *dst, const float *src, int lo, int hi, int count);
+#ifdef MC_X86
+void mc_ukr_avx2(int kc, const float *a, const float *b, float *c, long ldc,
+                   const mc_tile_ep *ep);
+void mc_ukr_rows_avx2(int kc, const float *a, const float *b, const long *koff, float *c,
+                        long ldc, const mc_tile_ep *ep);
+void mc_ukr_avx512(int kc, const float *a, const float *b, float *c, long ldc,
+                   const mc_tile_ep *ep);
+void mc_ukr_rows_avx512(int kc, const float *a, const float *b, const long *koff, float *c,
+                        long ldc, const mc_tile_ep *ep);
+void mc_copy_avx2(float *dst, const float *src, int lo, int hi, int count);
+void mc_copy_avx512(float *dst, const float *src, int lo, int hi, int count);
+void mc_copy2_avx512(float *dst, const float *src, int lo, int hi, int count);
+void mc_ukr_avx512_n16(int kc, const float *a, const float *b, float *c, long ldc,
+                       const mc_tile_ep *ep);
+#endif
+#ifdef MC_ARM64
+void mc_ukr_neon(int kc, const float *a, const float *b, float *c, long ldc,
+                   const mc_tile_ep *ep);
+void mc_ukr_rows_neon(int kc, const float *a, const float *b, const long *koff, float *c,
+                        long ldc, const mc_tile_ep *ep);
+#endif
+
+/* -- threads and workspace ---------------------------------------------------------------- */
+typedef void (*mc_task_fn)(void *ctx, long task, int tid);
+
+/* Runs fn(ctx, i, tid) for i in [0, ntasks) on the pool (t may be NULL: serial). */
+void mc_parallel(mc_threads *t, long ntasks, mc_task_fn fn, void *ctx);
+int mc_threads_n(const mc_threads *t); /* 1 for NULL */
+/* Serialises ops on one pool (they share its workspace). Both accept NULL. */
+void mc_op_begin(mc_threads *t);
+void mc_op_end(mc_threads *t);
+
+/* A, B, TMP: GEMM tasks; MISC: depthwise / pool tasks; CONV_IN, CONV_OUT: a conv's padded
+ * input and uncropped output (thread 0, outside tasks). */
+enum { MC_WS_A = 0, MC_WS_B = 1, MC_WS_TMP = 2, MC_WS_MISC = 3, MC_WS_CONV_IN = 4,
+       MC_WS_CONV_OUT = 5, MC_WS_SLOTS = 6 };
+/* Per-thread scratch (64-byte aligned, grows, kept until the pool dies); NULL on OOM.
+ * With t == NULL a process-wide slot set is used (serial callers only). */
+float *mc_ws_get(mc_threads *t, int tid, int slot, size_t bytes);
+
+void *mc_aligned_alloc(size_t bytes);
+void mc_aligned_free(void *p);
+
+/* -- activation --------------------------------------------------------------------------- */
+typedef struct {
+    int kind;
+    float a, b;
+} mc_act;
+
+/* y[i] = act(x[i]) for n elements (x may equal y). */
+void mc_act_apply(const mc_act *act, const float *x, float *y, long n);
+float mc_act_one(const mc_act *act, float v);
+
+/* -- depthwise ------------------------------------------------------------------------- */
+/* 3x3 plane kernels with the clamp fused (depthwise_x86.c), for rows up to MC_DW_MAX_OW. */
+#define MC_DW_MAX_OW 1024
+typedef void (*mc_dw3x3_clamp_fn)(const mc_conv_params *p, const float *x, const float *k,
+                                  float bias, float *y, const float *zero, float lo, float hi);
+#ifdef MC_X86
+void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
+                       float *y, const float *zero, float lo, float hi);
+void mc_dw3x3s1_avx2(const mc_conv_params *p, const float *x, const float *k, float bias,
+                     float *y, const float *zero, float lo, float hi);
+void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
+                       float *y, const float *zero, float lo, float hi);
+#endif
+
+/* -- GEMM driver -------------------------------------------------------------------------- */
+/* Where an operand comes from:
+ * PACKED  prepacked (mc_pack_*_full), read in place;
+ * DENSE   strided matrix, packed block by block;
+ * ROWS    (B) read in place by the rows micro-kernel: element (k, j) = p[koff[k] + j];
+ * BUILT   (B) rows built per block by a callback into scratch, then read in place. */
+enum { MC_SRC_PACKED = 0, MC_SRC_DENSE = 1, MC_SRC_ROWS = 2, MC_SRC_BUILT = 3 };
+
+/* Writes rows [k0, k0+kc) x columns [n0, n0+nc) of B into dst (row kk at dst + kk*ld),
+ * zero-filling columns nc..ld-1. */
+typedef void (*mc_build_fn)(const mc_isa_info *isa, const void *ctx, int k0, int kc, int n0,
+                            int nc, float *dst, long ld);
+
+typedef struct {
+    int kind;            /* MC_SRC_* */
+    const float *p;      /* PACKED: packed operand; DENSE: element (r, c) = p[r*rs + c*cs] */
+    long rs, cs;
+    mc_build_fn build;   /* BUILT */
+    const long *koff;    /* ROWS: offset of each row k */
+    const void *ctx;
+} mc_src;
+
+/* One independent product of a job (a batch image, a group...). */
+typedef struct {
+    mc_src a, b;
+    float *c;
+    long ldc;
+    const float *bias;   /* per the epilogue's bias kind; FULL uses ldc-independent ld_bias */
+    long ld_bias;
+} mc_gemm_sub;
+
+typedef struct {
+    float alpha, beta;
+    int bias_kind;
+    mc_act act;
+} mc_epilogue;
+
+/* Size in floats of a packed operand: A (M x K) with MR panels or B (K x N) with NR. */
+size_t mc_packed_size(const mc_isa_info *isa, int rows_or_cols, int k, int tile);
+/* Pack A (M x K; element (i, k) = src[i*rs + k*cs]) into the layout the driver reads. */
+void mc_pack_a_full(const mc_isa_info *isa, const float *src, long rs, long cs, int m, int k,
+                    float *dst);
+/* Pack B (K x N; element (k, j) = src[k*rs + j*cs]). */
+void mc_pack_b_full(const mc_isa_info *isa, const float *src, long rs, long cs, int k, int n,
+                    float *dst);
+
+int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int nsub,
+                const mc_gemm_sub *subs, const mc_epilogue *ep);
+
+#endif

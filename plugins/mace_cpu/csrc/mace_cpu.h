@@ -1,0 +1,104 @@
+/* Public C API of the mace-cpu kernels: fp32, NCHW.
+ *
+ * This header is also the cffi cdef (build_ffi.py drops the preprocessor lines), so it
+ * holds plain declarations only: no macros, no attributes, no inline code.
+ *
+ * Every entry point that runs a kernel takes an ISA id (fixed when the op was prepared)
+ * and an optional thread pool (NULL runs on the calling thread). Status codes: MC_OK, or
+ * a negative MC_ERR_* value.
+ */
+#ifndef MACE_CPU_H
+#define MACE_CPU_H
+
+enum mc_status { MC_OK = 0, MC_ERR_NOMEM = -1, MC_ERR_ISA = -2, MC_ERR_ARG = -3 };
+
+enum mc_isa_id { MC_ISA_SCALAR = 0, MC_ISA_AVX2 = 1, MC_ISA_AVX512 = 2, MC_ISA_NEON = 3,
+                 MC_ISA_COUNT = 4 };
+
+/* Fused activations (mace_core/ops/fused_activation.py); a, b are its params. */
+enum mc_act_kind { MC_ACT_NONE = 0, MC_ACT_RELU = 1, MC_ACT_CLIP = 2, MC_ACT_LEAKY_RELU = 3,
+                   MC_ACT_SIGMOID = 4, MC_ACT_TANH = 5, MC_ACT_HARD_SIGMOID = 6,
+                   MC_ACT_HARD_SWISH = 7, MC_ACT_SWISH = 8 };
+
+enum mc_bias_kind { MC_BIAS_NONE = 0, MC_BIAS_ROW = 1, MC_BIAS_COL = 2, MC_BIAS_FULL = 3 };
+
+enum mc_binop { MC_BIN_ADD = 0, MC_BIN_SUB = 1, MC_BIN_MUL = 2 };
+
+enum mc_pool_kind { MC_POOL_MAX = 0, MC_POOL_AVG = 1 };
+
+/* -- version and ISA ------------------------------------------------------------------ */
+const char *mc_version(void);
+int mc_isa_supported(int isa);          /* 1 if compiled in and usable on this CPU */
+int mc_isa_best(void);
+const char *mc_isa_name(int isa);       /* "scalar", "avx2", "avx512", "neon" */
+const char *mc_cpu_features(void);      /* space-separated feature flags seen at run time */
+int mc_gemm_tile(int isa, int *mr, int *nr, int *kc); /* micro-kernel tile of an ISA */
+
+/* -- thread pool ------------------------------------------------------------------------ */
+typedef struct mc_threads mc_threads;
+mc_threads *mc_threads_create(int nthreads);   /* nthreads <= 0: online cores */
+void mc_threads_destroy(mc_threads *t);
+int mc_threads_count(const mc_threads *t);
+
+/* -- convolution (2-D, groups, strides, dilations, pads) --------------------------------- */
+typedef struct {
+    int n, c, h, w;          /* input N x C x H x W */
+    int m, kh, kw;           /* output channels, kernel size */
+    int oh, ow;              /* output size (padding at the end follows from it) */
+    int sh, sw, dh, dw;      /* strides, dilations */
+    int pt, pl;              /* padding at the top and left */
+    int group;
+    int act;                 /* mc_act_kind */
+    float act_a, act_b;
+} mc_conv_params;
+
+typedef struct mc_conv mc_conv;
+/* weight: M x C/group x kh x kw; bias: M floats or NULL. Weights are packed here, once. */
+mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const float *bias,
+                        int isa);
+int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y);
+const char *mc_conv_algo(const mc_conv *plan);
+void mc_conv_destroy(mc_conv *plan);
+
+/* -- GEMM: Y[M,N] = act(alpha * op(A) op(B) + beta * bias) ------------------------------- */
+typedef struct {
+    int m, n, k;
+    int trans_a, trans_b;    /* A is K x M (B is N x K) when set */
+    float alpha, beta;
+    int bias_kind;           /* mc_bias_kind: M values, N values, or M x N */
+    int act;
+    float act_a, act_b;
+} mc_gemm_params;
+
+typedef struct mc_gemm mc_gemm;
+/* b_const: B packed once here; NULL means B is given to each run. */
+mc_gemm *mc_gemm_create(const mc_gemm_params *p, const float *b_const, int isa);
+int mc_gemm_run(const mc_gemm *plan, mc_threads *t, const float *a, const float *b,
+                const float *bias, float *y);
+void mc_gemm_destroy(mc_gemm *plan);
+
+/* -- pooling ------------------------------------------------------------------------------ */
+typedef struct {
+    int n, c, h, w, oh, ow;
+    int kh, kw, sh, sw, dh, dw;
+    int pt, pl, pb, pr;      /* pads (AveragePool counts them with count_include_pad) */
+    int kind;                /* mc_pool_kind */
+    int count_include_pad;
+} mc_pool_params;
+
+int mc_pool2d(const mc_pool_params *p, mc_threads *t, int isa, const float *x, float *y);
+int mc_global_avg_pool(mc_threads *t, int isa, long planes, long size, const float *x,
+                       float *y);
+
+/* -- elementwise ---------------------------------------------------------------------------
+ * Binary: y[o, m, i] = act(a[o, m, i] op b[m]) over outer x mid x inner elements
+ * (swap: y = act(b[m] op a[o, m, i])). Same shape is (1, size, 1); per-channel of NCHW is
+ * (N, C, H*W); a scalar b is (1, 1, size). */
+int mc_binary(mc_threads *t, int isa, int op, long outer, long mid, long inner,
+              const float *a, const float *b, int swap, int act, float act_a, float act_b,
+              float *y);
+int mc_unary(mc_threads *t, int isa, long n, const float *x, int act, float act_a,
+             float act_b, float *y);
+int mc_softmax(mc_threads *t, int isa, long rows, long cols, const float *x, float *y);
+
+#endif

@@ -1,0 +1,69 @@
+"""The ``cpu`` device: what this CPU offers, read from the compiled library and sysfs."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from mace_core.ir import Layout
+from mace_core.specs import Capabilities
+
+from mace_cpu.native import cpu_features, gemm_tile, isa, supported_isas
+from mace_cpu.threads import default_threads
+
+DEVICE = "cpu"
+SYSFS_CPU = Path("/sys/devices/system/cpu")
+
+
+def _size_bytes(text: str) -> int:
+    """``"32K"`` / ``"1024K"`` / ``"32M"`` as bytes."""
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * scale
+
+
+def cache_sizes(cpu: int = 0) -> dict[str, int]:
+    """Data/unified cache sizes of one CPU from sysfs: ``{"L1": bytes, "L2": ..., "L3": ...}``."""
+    sizes: dict[str, int] = {}
+    for index in sorted((SYSFS_CPU / f"cpu{cpu}" / "cache").glob("index*")):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            level = f"L{(index / 'level').read_text().strip()}"
+            sizes[level] = _size_bytes((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+    return sizes
+
+
+def online_cores() -> int:
+    """Online logical CPUs of the machine."""
+    return os.cpu_count() or 1
+
+
+class CpuDevice:
+    """The host CPU through the mace-cpu C kernels."""
+
+    name = DEVICE
+
+    def probe(self) -> Capabilities:
+        chosen = isa()  # raises NativeUnavailable / IsaError, which are DeviceUnavailable
+        mr, nr, kc = gemm_tile(chosen)
+        caches = cache_sizes()
+        details = {
+            "isa": chosen,
+            "isas": ", ".join(supported_isas()),
+            "features": " ".join(cpu_features()),
+            "gemm_tile": f"{mr}x{nr}, kc={kc}",
+            "cores": online_cores(),
+            "threads": default_threads(),
+            **{f"{level}_cache": size for level, size in caches.items()},
+        }
+        return Capabilities(
+            name=DEVICE,
+            kind="cpu",
+            description=f"{platform.machine()} CPU, {chosen} kernels (mace-cpu C library)",
+            preferred_layout=Layout.NCHW,
+            details=details,
+        )

@@ -1,0 +1,11 @@
+"""The cpu device's kernels, one module per op family; ``all_kernels()`` lists them."""
+
+from __future__ import annotations
+
+from mace_core.specs import KernelSpec
+
+
+def all_kernels() -> list[KernelSpec]:
+    from mace_cpu.kernels import conv, eltwise, gemm, pool, shape
+
+    return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS]

@@ -1,0 +1,97 @@
+"""Conv on the cpu device: 2-D, float32, constant weights (packed once here).
+
+The C plan picks the algorithm (depthwise direct, 1x1 GEMM, implicit-im2col GEMM) and
+fuses bias and activation; see csrc/conv.c.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from mace_core.errors import MaceError
+from mace_core.ir import Graph, Node
+from mace_core.ops.conv import AUTO_PADS, window_attrs, window_geometry
+
+from mace_cpu import native
+from mace_cpu.kernels.common import (
+    Prepared,
+    activation,
+    check,
+    cin,
+    cout,
+    f32,
+    fused_ok,
+    io_f32,
+    kernel,
+    shape,
+)
+from mace_cpu.threads import pool_for
+
+
+def conv_geometry(x_shape, w_shape, attrs: dict[str, Any]) -> dict[str, int]:
+    """The C ``mc_conv_params`` fields (without activation) of a 2-D Conv; ValueError if bad."""
+    n, c, h, w = x_shape
+    m, cg, kh, kw = w_shape
+    s, d, p = window_attrs(2, [kh, kw], attrs.get("strides"), attrs.get("dilations"),
+                           attrs.get("pads"), attrs.get("auto_pad", "NOTSET"))
+    begin, _, out = window_geometry((h, w), [kh, kw], s, d, p, attrs.get("auto_pad", "NOTSET"))
+    group = int(attrs.get("group", 1) or 1)
+    if group < 1 or c != cg * group or m % group:
+        raise ValueError(f"channels {c} / weights {list(w_shape)} / group {group} mismatch")
+    return dict(n=n, c=c, h=h, w=w, m=m, kh=kh, kw=kw, oh=out[0], ow=out[1], sh=s[0], sw=s[1],
+                dh=d[0], dw=d[1], pt=begin[0], pl=begin[1], group=group)
+
+
+def accepts_conv(node: Node, graph: Graph) -> bool:
+    if not io_f32(node, graph) or not fused_ok(node) or len(node.inputs) < 2:
+        return False
+    x, w = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 else ""
+    if w not in graph.constants or (bias and bias not in graph.constants):
+        return False
+    if len(shape(graph, x)) != 4 or len(shape(graph, w)) != 4:
+        return False
+    if node.attrs.get("auto_pad", "NOTSET") not in AUTO_PADS:
+        return False
+    kernel_shape = node.attrs.get("kernel_shape")
+    if kernel_shape is not None and len(kernel_shape) and \
+            list(kernel_shape) != list(shape(graph, w)[2:]):
+        return False
+    try:
+        geo = conv_geometry(shape(graph, x), shape(graph, w), node.attrs)
+    except (ValueError, TypeError):
+        return False
+    return min(geo["oh"], geo["ow"]) > 0
+
+
+def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
+                 options: dict[str, Any]) -> Prepared:
+    ffi, lib = native.load()
+    x_shape, w_shape = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    geo = conv_geometry(x_shape, w_shape, attrs)
+    kind, a, b = activation(attrs)
+    params = ffi.new("mc_conv_params *", {**geo, "act": kind, "act_a": a, "act_b": b})
+    weight = f32(graph.constants[node.inputs[1]])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    bias = f32(graph.constants[bias_name]).reshape(-1) if bias_name else None
+    isa = native.isa()
+    raw = lib.mc_conv_create(params, cin(weight), cin(bias) if bias is not None else ffi.NULL,
+                             native.isa_id(isa))
+    if raw == ffi.NULL:
+        raise MaceError(f"{node}: could not prepare the cpu convolution (out of memory?)")
+    plan = ffi.gc(raw, lib.mc_conv_destroy)
+    pool = pool_for(options)
+    out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
+
+    def run(inputs):
+        x = f32(inputs[0])
+        y = np.empty(out_shape, np.float32)
+        check(lib.mc_conv_run(plan, pool.ptr, cin(x), cout(y)), node)
+        return (y,)
+
+    algo = ffi.string(lib.mc_conv_algo(plan)).decode()
+    return Prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count)
+
+
+KERNELS = [kernel("Conv", prepare_conv, accepts_conv)]

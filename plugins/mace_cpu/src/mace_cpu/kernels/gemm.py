@@ -1,0 +1,132 @@
+"""Gemm and MatMul on the cpu device (float32, 2-D products; MatMul's A may carry batch
+axes, folded into M). A constant B (a fully connected layer) is packed once here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from mace_core.errors import MaceError
+from mace_core.ir import Graph, Node
+
+from mace_cpu import native
+from mace_cpu.kernels.common import (
+    Prepared,
+    activation,
+    check,
+    cin,
+    cout,
+    f32,
+    fused_ok,
+    io_f32,
+    kernel,
+    shape,
+)
+from mace_cpu.threads import pool_for
+
+BIAS_NONE, BIAS_ROW, BIAS_COL, BIAS_FULL = 0, 1, 2, 3
+
+
+def bias_kind(c_shape: tuple[int, ...], m: int, n: int) -> int | None:
+    """How Gemm's C broadcasts to (M, N): one value per column, per row, full; None if not."""
+    dims = tuple(c_shape)
+    if math.prod(dims) == 1 or dims in ((n,), (1, n)):
+        return BIAS_COL
+    if dims == (m, 1):
+        return BIAS_ROW
+    if dims == (m, n):
+        return BIAS_FULL
+    return None
+
+
+def bias_vector(c: np.ndarray, kind: int, n: int) -> np.ndarray:
+    """C as the flat array the C epilogue reads for ``kind``."""
+    c = f32(c)
+    if kind == BIAS_COL and c.size == 1:
+        return np.full(n, c.reshape(-1)[0], np.float32)
+    return c.reshape(-1)
+
+
+def _gemm_dims(node: Node, graph: Graph) -> tuple[int, int, int]:
+    a, b = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    trans_a, trans_b = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
+    m, k = (a[1], a[0]) if trans_a else a
+    n = b[0] if trans_b else b[1]
+    return m, n, k
+
+
+def accepts_gemm(node: Node, graph: Graph) -> bool:
+    if not io_f32(node, graph) or not fused_ok(node):
+        return False
+    if len(shape(graph, node.inputs[0])) != 2 or len(shape(graph, node.inputs[1])) != 2:
+        return False
+    m, n, _ = _gemm_dims(node, graph)
+    c = node.inputs[2] if len(node.inputs) > 2 else ""
+    return not c or bias_kind(shape(graph, c), m, n) is not None
+
+
+def accepts_matmul(node: Node, graph: Graph) -> bool:
+    if not io_f32(node, graph) or not fused_ok(node):
+        return False
+    return len(shape(graph, node.inputs[0])) >= 2 and len(shape(graph, node.inputs[1])) == 2
+
+
+def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, k: int,
+          trans_a: int, trans_b: int, alpha: float, beta: float, c_name: str,
+          out_shape: tuple[int, ...], attrs: dict[str, Any], op: str) -> Prepared:
+    ffi, lib = native.load()
+    kind_c = bias_kind(shape(graph, c_name), m, n) if c_name and beta != 0.0 else BIAS_NONE
+    act, act_a, act_b = activation(attrs)
+    params = ffi.new("mc_gemm_params *", dict(
+        m=m, n=n, k=k, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta,
+        bias_kind=kind_c, act=act, act_a=act_a, act_b=act_b))
+    b_name = node.inputs[1]
+    b_const = f32(graph.constants[b_name]) if b_name in graph.constants else None
+    isa = native.isa()
+    raw = lib.mc_gemm_create(params, cin(b_const) if b_const is not None else ffi.NULL,
+                             native.isa_id(isa))
+    if raw == ffi.NULL:
+        raise MaceError(f"{node}: could not prepare the cpu GEMM (out of memory?)")
+    plan = ffi.gc(raw, lib.mc_gemm_destroy)
+    pool = pool_for(options)
+    c_const = None
+    if kind_c != BIAS_NONE and c_name in graph.constants:
+        c_const = bias_vector(graph.constants[c_name], kind_c, n)
+
+    def run(inputs):
+        a = f32(inputs[0])
+        b = cin(f32(inputs[1])) if b_const is None else ffi.NULL
+        bias = ffi.NULL
+        if kind_c != BIAS_NONE:
+            bias = cin(c_const if c_const is not None else bias_vector(inputs[2], kind_c, n))
+        y = np.empty(out_shape, np.float32)
+        check(lib.mc_gemm_run(plan, pool.ptr, cin(a), b, bias, cout(y)), node)
+        return (y,)
+
+    return Prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None)
+
+
+def prepare_gemm(node: Node, attrs: dict[str, Any], graph: Graph,
+                 options: dict[str, Any]) -> Prepared:
+    m, n, k = _gemm_dims(node, graph)
+    c_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    return _make(node, graph, options, m=m, n=n, k=k, trans_a=int(attrs["transA"]),
+                 trans_b=int(attrs["transB"]), alpha=float(attrs["alpha"]),
+                 beta=float(attrs["beta"]), c_name=c_name, out_shape=(m, n), attrs=attrs,
+                 op="Gemm")
+
+
+def prepare_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
+                   options: dict[str, Any]) -> Prepared:
+    a, b = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    m, k, n = math.prod(a[:-1]), a[-1], b[1]
+    return _make(node, graph, options, m=m, n=n, k=k, trans_a=0, trans_b=0, alpha=1.0,
+                 beta=1.0, c_name="", out_shape=(*a[:-1], n), attrs=attrs, op="MatMul")
+
+
+KERNELS = [
+    kernel("Gemm", prepare_gemm, accepts_gemm),
+    kernel("MatMul", prepare_matmul, accepts_matmul),
+]

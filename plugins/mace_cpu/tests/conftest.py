@@ -1,0 +1,38 @@
+"""Fixtures of the mace-cpu tests: every ISA this CPU supports, and 1 or 2 threads."""
+
+from __future__ import annotations
+
+import pytest
+
+import mace_cpu
+
+
+def _supported() -> list[str]:
+    try:
+        return mace_cpu.supported_isas()
+    except mace_cpu.NativeUnavailable:
+        return []
+
+
+SUPPORTED_ISAS = _supported()
+
+
+@pytest.fixture(autouse=True)
+def _reset_isa():
+    """Each test starts and ends with the default ISA choice."""
+    mace_cpu.set_isa(None)
+    yield
+    mace_cpu.set_isa(None)
+
+
+@pytest.fixture(params=SUPPORTED_ISAS or [pytest.param("none", marks=pytest.mark.skip(
+    reason="mace_cpu._native is not built: pip install -e plugins/mace_cpu"))])
+def isa(request) -> str:
+    """Each ISA this CPU supports, forced for kernels prepared during the test."""
+    mace_cpu.set_isa(request.param)
+    return request.param
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request) -> int:
+    return request.param

@@ -1,0 +1,142 @@
+"""Golden inputs and outputs for the C harness (tests/neon/harness.c), from the numpy
+reference kernels of mace-core.
+
+    python cpu_golden.py OUT_FILE
+
+Each case holds the C parameters (built by the same functions the cpu kernels use), the
+inputs, and the reference output; the format is described in harness.c.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+from mace_core.runtime.model import Model
+
+from mace_cpu.kernels.common import activation
+from mace_cpu.kernels.conv import conv_geometry
+from mace_cpu.kernels.eltwise import BINOPS, broadcast_plan
+from mace_cpu.kernels.gemm import bias_kind, bias_vector
+from mace_cpu.kernels.pool import POOL_AVG, POOL_MAX, pool_geometry
+
+from cpu_helpers import node_graph, randn
+
+CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX = range(1, 8)
+CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh", "dw", "pt",
+               "pl", "group")
+POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
+               "pb", "pr", "kind", "count_include_pad")
+RELU6 = {"activation": "Clip", "activation_params": [0.0, 6.0]}
+
+
+def reference(op: str, inputs: dict, constants=(), attrs=None) -> np.ndarray:
+    """The output of one ``op`` node on the reference device."""
+    graph = node_graph(op, inputs, constants=constants, attrs=attrs)
+    feeds = {name: inputs[name] for name in graph.inputs}
+    return Model(graph).session(["reference"]).run(feeds)[graph.outputs[0]]
+
+
+def conv_case(rng, x_shape, w_shape, attrs, bias=True):
+    fan_in = int(np.prod(w_shape[1:]))
+    x, w = randn(rng, *x_shape), randn(rng, *w_shape, scale=1 / np.sqrt(fan_in))
+    b = randn(rng, w_shape[0]) if bias else None
+    y = reference("Conv", {"x": x, "w": w, "b": b}, ("w", "b"), attrs)
+    geo = conv_geometry(x_shape, w_shape, attrs)
+    kind, a0, a1 = activation(attrs)
+    empty = np.zeros(0, np.float32)
+    return CONV, [geo[f] for f in CONV_FIELDS] + [kind], [a0, a1], \
+        [x, w, b if b is not None else empty, y]
+
+
+def gemm_case(rng, m, n, k, ta, tb, c_shape, alpha, beta, b_const, attrs=None):
+    a = randn(rng, *((k, m) if ta else (m, k)))
+    b = randn(rng, *((n, k) if tb else (k, n)), scale=1 / np.sqrt(k))
+    c = randn(rng, *c_shape) if c_shape else None
+    attrs = {"transA": ta, "transB": tb, "alpha": alpha, "beta": beta, **(attrs or {})}
+    y = reference("Gemm", {"a": a, "b": b, "c": c}, ("b", "c") if b_const else (), attrs)
+    kind = bias_kind(c_shape, m, n) if c_shape else 0
+    bias = bias_vector(c, kind, n) if c is not None else np.zeros(0, np.float32)
+    act, a0, a1 = activation(attrs)
+    return GEMM, [m, n, k, ta, tb, kind, act, int(b_const)], [alpha, beta, a0, a1], \
+        [a, b, bias, y]
+
+
+def pool_case(rng, op, x_shape, attrs):
+    x = randn(rng, *x_shape)
+    y = reference(op, {"x": x}, attrs=attrs)
+    full = {"auto_pad": "NOTSET", "ceil_mode": 0, "count_include_pad": 0, **attrs}
+    geo = pool_geometry(x_shape, full, POOL_MAX if op == "MaxPool" else POOL_AVG)
+    return POOL, [geo[f] for f in POOL_FIELDS], [], [x, y]
+
+
+def binary_case(rng, op, a_shape, b_shape, attrs=None):
+    a, b = randn(rng, *a_shape), randn(rng, *b_shape)
+    y = reference(op, {"a": a, "b": b}, attrs=attrs)
+    plan = broadcast_plan(a_shape, b_shape, y.shape)
+    assert plan is not None
+    swap, outer, mid, inner = plan
+    act, a0, a1 = activation(attrs or {})
+    full, small = (b, a) if swap else (a, b)
+    return BINARY, [BINOPS[op], outer, mid, inner, int(swap), act], [a0, a1], [full, small, y]
+
+
+def cases(seed: int = 0) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    out = [
+        conv_case(rng, (1, 16, 9, 10), (24, 16, 1, 1), {}),
+        conv_case(rng, (1, 300, 3, 4), (10, 300, 1, 1), {"activation": "Relu"}),
+        conv_case(rng, (1, 8, 11, 12), (12, 8, 3, 3), {"pads": [1, 1, 1, 1], **RELU6}),
+        conv_case(rng, (1, 3, 17, 15), (16, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+        conv_case(rng, (1, 64, 6, 6), (20, 64, 3, 3), {"pads": [1, 1, 1, 1]}, bias=False),
+        conv_case(rng, (1, 4, 13, 11), (6, 4, 3, 3), {"dilations": [2, 2], "pads": [1, 2, 2, 1],
+                                                     "activation": "HardSwish"}),
+        conv_case(rng, (2, 8, 9, 9), (8, 2, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}),
+        conv_case(rng, (1, 8, 14, 13), (8, 1, 3, 3), {"group": 8, "pads": [1, 1, 1, 1], **RELU6}),
+        conv_case(rng, (1, 8, 14, 13), (8, 1, 3, 3), {"group": 8, "pads": [1, 1, 1, 1],
+                                                     "strides": [2, 2]}),
+        conv_case(rng, (1, 6, 12, 12), (12, 1, 5, 5), {"group": 6, "pads": [2, 2, 2, 2],
+                                                      "activation": "Sigmoid"}),
+        gemm_case(rng, 1, 10, 64, 0, 1, (10,), 1.0, 1.0, True),
+        gemm_case(rng, 13, 45, 300, 0, 0, (13, 45), 1.0, 1.0, True, {"activation": "Tanh"}),
+        gemm_case(rng, 9, 20, 17, 1, 1, (9, 1), 0.5, 2.0, False),
+        pool_case(rng, "MaxPool", (1, 5, 15, 17), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                   "pads": [1, 1, 1, 1]}),
+        pool_case(rng, "AveragePool", (1, 4, 10, 11), {"kernel_shape": [3, 3],
+                                                       "strides": [2, 2], "ceil_mode": 1}),
+        pool_case(rng, "AveragePool", (1, 3, 9, 8), {"kernel_shape": [3, 2], "pads": [1, 1, 0, 1],
+                                                     "count_include_pad": 1}),
+        binary_case(rng, "Add", (2, 8, 5, 7), (2, 8, 5, 7), {"activation": "Relu"}),
+        binary_case(rng, "Mul", (2, 8, 5, 7), (8, 1, 1)),
+        binary_case(rng, "Sub", (8, 1, 1), (2, 8, 5, 7)),
+    ]
+    x = randn(rng, 2, 6, 7, 7)
+    out.append((GAP, [12, 49], [], [x, reference("GlobalAveragePool", {"x": x})]))
+    x = randn(rng, 3, 50, scale=4.0)
+    out.append((UNARY, [7], [0.0, 0.0], [x, reference("HardSwish", {"x": x})]))
+    out.append((UNARY, [2], [-1.0, 2.0], [x, reference("Clip", {"x": x}, attrs={
+        "min": -1.0, "max": 2.0})]))
+    x = randn(rng, 4, 37, scale=5.0)
+    out.append((SOFTMAX, [4, 37], [], [x, reference("Softmax", {"x": x})]))
+    return out
+
+
+def write_golden(path: Path, seed: int = 0) -> int:
+    """Write the golden file; returns the number of cases."""
+    all_cases = cases(seed)
+    with open(path, "wb") as f:
+        f.write(b"MCG1" + struct.pack("<I", len(all_cases)))
+        for kind, ints, floats, arrays in all_cases:
+            f.write(struct.pack("<II", kind, len(ints)) + struct.pack(f"<{len(ints)}i", *ints))
+            f.write(struct.pack("<I", len(floats)) + struct.pack(f"<{len(floats)}f", *floats))
+            f.write(struct.pack("<I", len(arrays)))
+            for arr in arrays:
+                flat = np.ascontiguousarray(arr, dtype="<f4").reshape(-1)
+                f.write(struct.pack("<I", flat.size) + flat.tobytes())
+    return len(all_cases)
+
+
+if __name__ == "__main__":
+    print(write_golden(Path(sys.argv[1])))

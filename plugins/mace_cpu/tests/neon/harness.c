@@ -1,0 +1,148 @@
+/* Golden-file test harness of the mace-cpu kernels, for running the AArch64 build under
+ * qemu-aarch64 (or natively on any CPU).
+ *
+ *   harness GOLDEN_FILE
+ *
+ * GOLDEN_FILE (written by tests/neon/golden.py from the numpy reference kernels, little
+ * endian): "MCG1", u32 case count, then per case
+ *   u32 kind, u32 n, i32[n] ints, u32 n, f32[n] floats, u32 count, count x (u32 n, f32[n])
+ * where the arrays are the inputs followed by the expected output. Every case runs on
+ * every ISA this CPU supports, serially and on a 2-thread pool; pass rule:
+ * max |ours - expected| <= 1e-5 * max |expected|. Exit status 0 when all pass.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mace_cpu.h"
+
+enum { K_CONV = 1, K_GEMM = 2, K_POOL = 3, K_GAP = 4, K_BINARY = 5, K_UNARY = 6,
+       K_SOFTMAX = 7 };
+#define MAX_ARRAYS 6
+
+typedef struct {
+    uint32_t kind, nints, nfloats, narrays;
+    int32_t ints[32];
+    float floats[8];
+    uint32_t len[MAX_ARRAYS];
+    float *arr[MAX_ARRAYS];
+} gcase;
+
+static int read_u32(FILE *f, uint32_t *v) { return fread(v, 4, 1, f) == 1; }
+
+static int read_case(FILE *f, gcase *c) {
+    memset(c, 0, sizeof *c);
+    if (!read_u32(f, &c->kind) || !read_u32(f, &c->nints) || c->nints > 32) return 0;
+    if (fread(c->ints, 4, c->nints, f) != c->nints) return 0;
+    if (!read_u32(f, &c->nfloats) || c->nfloats > 8) return 0;
+    if (fread(c->floats, 4, c->nfloats, f) != c->nfloats) return 0;
+    if (!read_u32(f, &c->narrays) || c->narrays > MAX_ARRAYS) return 0;
+    for (uint32_t i = 0; i < c->narrays; i++) {
+        if (!read_u32(f, &c->len[i])) return 0;
+        c->arr[i] = malloc(sizeof(float) * (c->len[i] ? c->len[i] : 1));
+        if (!c->arr[i] || fread(c->arr[i], 4, c->len[i], f) != c->len[i]) return 0;
+    }
+    return 1;
+}
+
+static float *opt(const gcase *c, int i) { return c->len[i] ? c->arr[i] : NULL; }
+
+/* Runs one case; returns the status and writes the output into y. */
+static int run_case(const gcase *c, int isa, mc_threads *t, float *y) {
+    const int32_t *v = c->ints;
+    const float *fl = c->floats;
+    switch (c->kind) {
+    case K_CONV: {
+        mc_conv_params p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+                            v[11], v[12], v[13], v[14], v[15], v[16], fl[0], fl[1]};
+        mc_conv *plan = mc_conv_create(&p, c->arr[1], opt(c, 2), isa);
+        if (!plan) return MC_ERR_NOMEM;
+        int rc = mc_conv_run(plan, t, c->arr[0], y);
+        mc_conv_destroy(plan);
+        return rc;
+    }
+    case K_GEMM: {
+        mc_gemm_params p = {v[0], v[1], v[2], v[3], v[4], fl[0], fl[1], v[5], v[6], fl[2],
+                            fl[3]};
+        int b_const = v[7];
+        mc_gemm *plan = mc_gemm_create(&p, b_const ? c->arr[1] : NULL, isa);
+        if (!plan) return MC_ERR_NOMEM;
+        int rc = mc_gemm_run(plan, t, c->arr[0], b_const ? NULL : c->arr[1], opt(c, 2), y);
+        mc_gemm_destroy(plan);
+        return rc;
+    }
+    case K_POOL: {
+        mc_pool_params p = {v[0], v[1], v[2],  v[3],  v[4],  v[5],  v[6],  v[7],  v[8],
+                            v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17]};
+        return mc_pool2d(&p, t, isa, c->arr[0], y);
+    }
+    case K_GAP: return mc_global_avg_pool(t, isa, v[0], v[1], c->arr[0], y);
+    case K_BINARY:
+        return mc_binary(t, isa, v[0], v[1], v[2], v[3], c->arr[0], c->arr[1], v[4], v[5], fl[0],
+                         fl[1], y);
+    case K_UNARY: return mc_unary(t, isa, c->len[0], c->arr[0], v[0], fl[0], fl[1], y);
+    case K_SOFTMAX: return mc_softmax(t, isa, v[0], v[1], c->arr[0], y);
+    default: return MC_ERR_ARG;
+    }
+}
+
+static double rel_error(const float *y, const float *ref, uint32_t n) {
+    double scale = 0.0, err = 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!isfinite(ref[i])) {
+            if (isfinite(y[i]) || isnan(ref[i]) != isnan(y[i])) return INFINITY;
+            continue;
+        }
+        scale = fmax(scale, fabs(ref[i]));
+        err = fmax(err, fabs((double)y[i] - ref[i]));
+    }
+    return scale > 0 ? err / scale : err;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s GOLDEN_FILE\n", argv[0]);
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "rb");
+    char magic[4];
+    uint32_t ncases;
+    if (!f || fread(magic, 1, 4, f) != 4 || memcmp(magic, "MCG1", 4) || !read_u32(f, &ncases)) {
+        fprintf(stderr, "cannot read golden file %s\n", argv[1]);
+        return 2;
+    }
+    printf("mace-cpu %s; cpu features: %s; best isa: %s\n", mc_version(), mc_cpu_features(),
+           mc_isa_name(mc_isa_best()));
+    mc_threads *pool = mc_threads_create(2);
+    int failures = 0, runs = 0;
+    for (uint32_t ci = 0; ci < ncases; ci++) {
+        gcase c;
+        if (!read_case(f, &c) || c.narrays < 2) {
+            fprintf(stderr, "case %u: truncated golden file\n", ci);
+            return 2;
+        }
+        const float *ref = c.arr[c.narrays - 1];
+        uint32_t n = c.len[c.narrays - 1];
+        float *y = malloc(sizeof(float) * (n ? n : 1));
+        for (int isa = 0; isa < MC_ISA_COUNT; isa++) {
+            if (!mc_isa_supported(isa)) continue;
+            for (int threaded = 0; threaded < 2; threaded++) {
+                for (uint32_t i = 0; i < n; i++) y[i] = NAN;
+                int rc = run_case(&c, isa, threaded ? pool : NULL, y);
+                double err = rc == MC_OK ? rel_error(y, ref, n) : INFINITY;
+                int ok = err <= 1e-5;
+                failures += !ok;
+                runs++;
+                printf("case %u kind %u isa %s threads %d: %s (rel err %.2e, status %d)\n", ci,
+                       c.kind, mc_isa_name(isa), threaded ? 2 : 1, ok ? "ok" : "FAIL", err, rc);
+            }
+        }
+        free(y);
+        for (uint32_t i = 0; i < c.narrays; i++) free(c.arr[i]);
+    }
+    mc_threads_destroy(pool);
+    printf("%d runs, %d failed\n", runs, failures);
+    return failures ? 1 : 0;
+}

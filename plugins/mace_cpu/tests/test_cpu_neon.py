@@ -1,0 +1,120 @@
+"""The kernel sources built for AArch64 and run under qemu-aarch64 against golden outputs
+of the numpy reference kernels (tests/cpu_golden.py, tests/neon/harness.c).
+
+``-cpu max`` has every extension (dotprod, fp16, sve...), ``-cpu cortex-a53`` is a plain
+ARMv8.0 core: both must pass on the neon and scalar paths, serially and with 2 threads.
+Needs the cross compiler and qemu-user:
+apt-get install -y --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cpu_golden import write_golden
+
+PLUGIN = Path(__file__).resolve().parent.parent
+CSRC = PLUGIN / "csrc"
+HARNESS = PLUGIN / "tests" / "neon" / "harness.c"
+CROSS_CC = shutil.which("aarch64-linux-gnu-gcc")
+QEMU = shutil.which("qemu-aarch64")
+APT = ("apt-get install -y --no-install-recommends gcc-aarch64-linux-gnu "
+       "libc6-dev-arm64-cross qemu-user")
+
+
+def _no_core_dumps() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def build(cc: str, out: Path, *flags: str) -> Path:
+    sources = [str(HARNESS), *sorted(str(p) for p in CSRC.glob("*.c"))]
+    cmd = [cc, "-O3", "-Wall", "-Werror", *flags, f"-I{CSRC}", *sources, "-lm", "-lpthread",
+           "-o", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stderr}"
+    return out
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_no_core_dumps)
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> tuple[Path, int]:
+    path = tmp_path_factory.mktemp("golden") / "golden.bin"
+    return path, write_golden(path)
+
+
+@pytest.fixture(scope="module")
+def aarch64_harness(tmp_path_factory) -> Path:
+    if not (CROSS_CC and QEMU):
+        pytest.skip(f"needs aarch64-linux-gnu-gcc and qemu-aarch64 ({APT})")
+    return build(CROSS_CC, tmp_path_factory.mktemp("a64") / "harness", "-static")
+
+
+@pytest.mark.parametrize("cpu, extensions", [
+    ("max", {"asimddp", "asimdhp"}),
+    ("cortex-a53", set()),
+])
+def test_neon_kernels_match_golden_under_qemu(aarch64_harness, golden, cpu, extensions):
+    path, ncases = golden
+    result = run([QEMU, "-cpu", cpu, str(aarch64_harness), str(path)])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    header, *lines = result.stdout.splitlines()
+    features = set(header.split("cpu features: ")[1].split(";")[0].split())
+    assert extensions <= features and (extensions or "asimddp" not in features), header
+    assert "best isa: neon" in header
+    for isa in ("neon", "scalar"):
+        passed = [line for line in lines if f"isa {isa} " in line and ": ok" in line]
+        assert len(passed) == 2 * ncases, f"{isa}: {len(passed)} of {2 * ncases} runs passed"
+    assert lines[-1] == f"{4 * ncases} runs, 0 failed"
+
+
+def test_host_build_of_the_harness(golden, tmp_path):
+    """The same harness built for this machine runs every ISA it supports."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    path, _ = golden
+    result = run([str(build(cc, tmp_path / "harness")), str(path)])
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.stdout.splitlines()[-1].endswith(" 0 failed")
+
+
+def test_kernels_clean_under_address_and_undefined_sanitizers(golden, tmp_path):
+    """Every kernel of every ISA this machine has, on the golden cases, under ASan + UBSan:
+    any out-of-bounds access, use-after-free or undefined behaviour aborts the run."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no host C compiler")
+    path, _ = golden
+    exe = build(cc, tmp_path / "harness_san", "-O1", "-g", "-fno-omit-frame-pointer",
+                "-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+    result = subprocess.run([str(exe), str(path)], capture_output=True, text=True, timeout=600,
+                            preexec_fn=_no_core_dumps,
+                            env={**os.environ, "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+                                 "UBSAN_OPTIONS": "print_stacktrace=1"})
+    assert result.returncode == 0, (result.stdout[-2000:] + result.stderr[-4000:])
+    assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
+    assert result.stdout.splitlines()[-1].endswith(" 0 failed")
+
+
+def test_harness_reports_a_wrong_output(aarch64_harness, golden, tmp_path):
+    """A golden file with one corrupted expected value must fail."""
+    path, _ = golden
+    data = bytearray(path.read_bytes())
+    last = np.frombuffer(bytes(data[-4:]), "<f4")[0]
+    data[-4:] = np.array([last + 1.0], "<f4").tobytes()  # the last case's last output
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(bytes(data))
+    result = run([QEMU, "-cpu", "cortex-a53", str(aarch64_harness), str(bad)])
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout
