@@ -61,7 +61,7 @@ def tests_gpu(session: nox.Session) -> None:
 @nox.session
 def tests_cpu(session: nox.Session) -> None:
     """mace-cpu: kernel conformance on every ISA of this CPU, NEON under qemu-aarch64."""
-    session.install(*DEV, "cffi>=1.16", "setuptools>=68")
+    session.install(*DEV, "cffi>=1.16", "setuptools>=77")
     session.install("-e", ".", "-e", "converters[onnx]")
     session.install("--no-build-isolation", "-e", "plugins/mace_cpu")
     session.run("pytest", "plugins/mace_cpu/tests", *session.posargs)
@@ -71,7 +71,7 @@ def tests_cpu(session: nox.Session) -> None:
 def sanitize(session: nox.Session) -> None:
     """mace-cpu kernels built with -fsanitize=address,undefined into the C conformance
     harness, run on golden cases from the reference device, on every ISA of this CPU."""
-    session.install(*DEV, "cffi>=1.16", "setuptools>=68")
+    session.install(*DEV, "cffi>=1.16", "setuptools>=77")
     session.install("-e", ".", "-e", "converters[onnx]")
     session.install("--no-build-isolation", "-e", "plugins/mace_cpu")
     session.run("pytest", "plugins/mace_cpu/tests/test_cpu_neon.py", "-k", "sanitizers",

@@ -146,7 +146,8 @@ def render(rows: list[dict], devices: dict[str, str], runs: int, warmup: int) ->
         "*ok (looser)* entries have their own thresholds, with the reason below.",
         f"* **latency**: median of {runs} runs after {warmup} warm-up run(s) of `mace benchmark` "
         "(batch 1, default threads), in ms. Each column names the device preference order it "
-        "was run with; ops without a kernel there fall back along it (placement below).",
+        "was run with; ops without a kernel there fall back along it (placement below). "
+        "The machine is shared: compare the columns of one run, not runs of different days.",
     ]
     for name, description in devices.items():
         lines.append(f"  * `{name}` (`--device {DEVICE_ORDER.get(name, name)}`): "
@@ -209,7 +210,8 @@ def _section(row: dict, devices: dict[str, str]) -> list[str]:
     if "error" in row:
         facts.append(("error", row["error"]))
     out = [f"### {e.name}", "", "| | |", "|---|---|"]
-    out += [f"| {key} | {value.replace('|', '/')} |" for key, value in facts]
+    # a literal | inside a cell is escaped, as in "max|err|"
+    out += ["| " + key + " | " + value.replace("|", "\\|") + " |" for key, value in facts]
     return [*out, ""]
 
 

@@ -3,7 +3,7 @@ because an install step broke. Locally, missing pieces only make their tests ski
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 
 import pytest
@@ -16,7 +16,8 @@ REQUIRED_IN_CI = ["onnx", "onnxruntime", "mace_converters", "tensorflow", "ai_ed
                     reason="only enforced in CI (CI=true)")
 @pytest.mark.parametrize("module", REQUIRED_IN_CI)
 def test_ci_has_the_full_toolchain(module):
-    importlib.import_module(module)
+    # find_spec, not import: importing tensorflow here would load its LLVM into the process
+    assert importlib.util.find_spec(module) is not None, f"{module} is not installed"
 
 
 @pytest.mark.skipif(os.environ.get("CI", "").lower() != "true",

@@ -103,3 +103,28 @@ def test_missing_platform_fails_the_tests_unless_skipped(tmp_path, setting, outc
     assert outcome in result.stdout, result.stdout
     assert (result.returncode == 0) == (setting == "skip")
     assert "no usable OpenCL device: no OpenCL platform found" in result.stdout
+
+
+def test_tensorflow_before_pocl_is_refused_not_a_crash(tmp_path):
+    """In a fresh process: importing TensorFlow first makes the probe refuse with the reason
+    (PoCL would otherwise segfault on TensorFlow's LLVM symbols)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed, so the clash cannot happen")
+    code = ("import tensorflow\n"
+            "from mace_core.registry import default_registry\n"
+            "from mace_core.errors import DeviceUnavailable\n"
+            "try:\n"
+            "    default_registry().probe('gpu')\n"
+            "    print('PROBED')\n"
+            "except DeviceUnavailable as exc:\n"
+            "    print('REFUSED', exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "REFUSED" in proc.stdout or "PROBED" in proc.stdout
+    if "REFUSED" in proc.stdout:
+        assert "TensorFlow" in proc.stdout and "separate process" in proc.stdout

@@ -11,6 +11,7 @@ plugin) load without it and ``mace devices`` can say what is missing.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections import Counter
 from typing import Any
@@ -146,8 +147,33 @@ def _pick(items: list[Any], wanted: str, what: str, var: str) -> Any:
     raise DeviceUnavailable(f"{var}={wanted!r} matches no OpenCL {what} (available: {listed})")
 
 
+def _pocl_installed() -> bool:
+    """Whether an ICD file of the OpenCL loader names PoCL."""
+    vendors = os.environ.get("OCL_ICD_VENDORS", "/etc/OpenCL/vendors")
+    try:
+        files = [vendors] if os.path.isfile(vendors) else [
+            os.path.join(vendors, f) for f in os.listdir(vendors)]
+        return any("pocl" in open(f).read().lower() for f in files if f.endswith(".icd"))
+    except OSError:
+        return False
+
+
+def check_loaded_libraries() -> None:
+    """Refuse, with the way out, a combination that would crash the process: TensorFlow
+    loads its own LLVM into the global symbol namespace, and PoCL's LLVM then resolves to it
+    and segfaults on the first platform query."""
+    if "tensorflow" in sys.modules and _pocl_installed():
+        raise DeviceUnavailable(
+            "TensorFlow was imported before OpenCL was initialized; PoCL would crash on "
+            "TensorFlow's LLVM symbols. Use the GPU device first (create the session before "
+            "importing tensorflow), or convert TensorFlow models in a separate process "
+            "(`mace convert` does)"
+        )
+
+
 def select_device(cl: Any) -> Any:
     """The pyopencl device chosen by the environment or by preference (GPU first)."""
+    check_loaded_libraries()
     try:
         platforms = cl.get_platforms()
     except cl.Error as exc:

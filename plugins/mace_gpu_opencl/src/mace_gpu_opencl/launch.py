@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 
 if TYPE_CHECKING:
     from mace_gpu_opencl.device import GpuRuntime
@@ -68,23 +69,58 @@ class Chunk:
 
 
 class Launcher:
-    """Enqueues one cl.Kernel of one prepared node (args are set at each call)."""
+    """Enqueues one cl.Kernel of one prepared node.
+
+    Per-run host work is kept small: kernel arguments are set only when they differ from
+    the previous launch's (OpenCL keeps them on the kernel object), scalars go through
+    typed packing (``set_scalar_arg_dtypes``), and the rounded global size and local size
+    of each global size are resolved once (again after the tuner's table changes).
+    ``fixed_local`` pins the local size (kernels written for one work-group shape).
+    """
 
     def __init__(self, runtime: GpuRuntime, kernel: Any, name: str, variant: str,
-                 time_limit_ms: float | None = None, tuning: int = 0) -> None:
+                 time_limit_ms: float | None = None, tuning: int = 0,
+                 fixed_local: tuple[int, ...] | None = None) -> None:
         self.runtime = runtime
         self.kernel = kernel
         self.name = name
         self.variant = variant
         self.time_limit_ms = time_limit_ms
         self.tuning = tuning  # candidates to time per new global size (0: no tuning)
+        self.fixed_local = fixed_local
         wg_info = runtime.cl.kernel_work_group_info.WORK_GROUP_SIZE
         self.max_work_group = int(kernel.get_work_group_info(wg_info, runtime.device))
         self.splits: dict[tuple[int, ...], SplitState] = {}
-        self.last_chunks: list[Chunk] = []
+        self._chunks: list[Chunk] | None = None  # the last run's chunks when split
+        self._event: Any = None  # the last run's event when whole
+        self._rows = 0
+        self._args: list[Any] | None = None
+        self._typed = False
+        self._plans: dict[tuple[int, ...], tuple[int, tuple[int, ...], Any]] = {}
+
+    @property
+    def last_chunks(self) -> list[Chunk]:
+        """The enqueues of the last run (one chunk unless the launch was split)."""
+        if self._chunks is not None:
+            return self._chunks
+        return [] if self._event is None else [Chunk(0, self._rows, self._event)]
+
+    # -- arguments --------------------------------------------------------------------
+    def set_args(self, args: list[Any]) -> None:
+        """Set the kernel's arguments unless they equal the last ones set (memory objects
+        compare by handle, numpy scalars by value)."""
+        if self._args is not None and args == self._args:
+            return
+        if not self._typed:
+            self.kernel.set_scalar_arg_dtypes([_scalar_dtype(a) for a in args])
+            self._typed = True
+        self.kernel.set_args(*args)
+        self._args = list(args)
 
     # -- local size -------------------------------------------------------------------
     def local_size(self, gws: tuple[int, ...]) -> tuple[int, ...] | None:
+        if self.fixed_local is not None:
+            return self.fixed_local
         tuner = self.runtime.tuner
         key = tuner.key(self.name, self.variant, gws)
         if tuner.recording is not None:
@@ -93,6 +129,19 @@ class Launcher:
             return tuner.tune(key, gws, self.max_work_group, self._time_once, self.tuning)
         found, local = tuner.lookup(key)
         return local if found else tuner.heuristic(gws, self.max_work_group)
+
+    def _plan(self, gws: tuple[int, ...]) -> tuple[tuple[int, ...], Any]:
+        """(global size rounded to the local size, local size) for ``gws``."""
+        tuner = self.runtime.tuner
+        plan = self._plans.get(gws)
+        if plan is not None and plan[0] == tuner.version and tuner.recording is None:
+            return plan[1], plan[2]
+        local = self.local_size(gws)
+        rounded = gws if local is None else tuple(
+            round_up(g, lx) for g, lx in zip(gws, local, strict=True))
+        if not self.tuning or tuner.key(self.name, self.variant, gws) in tuner.tuned:
+            self._plans[gws] = (tuner.version, rounded, local)
+        return rounded, local
 
     def _enqueue(self, gws: Sequence[int], local: Sequence[int] | None,
                  offset: Sequence[int] | None = None) -> Any:
@@ -109,25 +158,30 @@ class Launcher:
         return event_ms(event)
 
     # -- running ----------------------------------------------------------------------
-    def __call__(self, gws: Sequence[int], args: Sequence[Any]) -> None:
+    def __call__(self, gws: Sequence[int], args: list[Any]) -> None:
         gws = tuple(max(int(g), 1) for g in gws)
-        self.kernel.set_args(*args)
-        local = self.local_size(gws)
-        self._launch(gws, local)
+        self.set_args(args)
+        rounded, local = self._plan(gws)
+        if self.time_limit_ms:
+            self._launch_limited(gws, local)
+        else:
+            self._chunks = None
+            self._rows = gws[-1]
+            self._event = self.runtime.cl.enqueue_nd_range_kernel(
+                self.runtime.queue, self.kernel, rounded, local)
         if self.runtime.trace is not None:
             self.runtime.trace.append(
                 LaunchRecord(self.name, self.variant, gws, local, list(self.last_chunks)))
 
-    def _launch(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> None:
+    def _launch_limited(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> None:
         limit = self.time_limit_ms
-        if not limit:
-            self.last_chunks = [Chunk(0, gws[-1], self._enqueue(gws, local))]
-            return
+        assert limit
         state = self.splits.get(gws)
+        self._event = None
         if state is None:
             event = self._enqueue(gws, local)
             event.wait()
-            self.last_chunks = [Chunk(0, gws[-1], event)]
+            self._chunks = [Chunk(0, gws[-1], event)]
             took = event_ms(event)
             state = SplitState(rows=None)
             if took > limit:
@@ -136,7 +190,7 @@ class Launcher:
             self.splits[gws] = state
             return
         if state.rows is None or state.rows >= gws[-1]:
-            self.last_chunks = [Chunk(0, gws[-1], self._enqueue(gws, local))]
+            self._chunks = [Chunk(0, gws[-1], self._enqueue(gws, local))]
             return
         self._run_split(gws, local, state)
 
@@ -160,7 +214,7 @@ class Launcher:
             offset = (0,) * (len(gws) - 1) + (start,)
             chunks.append(Chunk(start, count, self._enqueue(sizes, local, offset)))
             queue.flush()
-        self.last_chunks = chunks
+        self._chunks = chunks
         if state.calibrating:
             state.calibrating -= 1
             chunks[-1].event.wait()
@@ -169,6 +223,17 @@ class Launcher:
                 state.rows = self._chunk_rows(total, slowest.rows, slowest.ms, local)
             elif slowest.ms <= self.time_limit_ms:
                 state.calibrating = 0
+
+
+def _scalar_dtype(value: Any) -> Any:
+    """The numpy dtype a scalar kernel argument is packed as (None: a memory object)."""
+    if isinstance(value, np.generic):
+        return value.dtype
+    if isinstance(value, bool | int):
+        return np.int32
+    if isinstance(value, float):
+        return np.float32
+    return None
 
 
 def heuristic_local(gws: Sequence[int], max_work_group: int, cpu: bool

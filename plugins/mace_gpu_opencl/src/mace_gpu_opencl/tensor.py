@@ -99,7 +99,7 @@ class GpuTensor:
     """A tensor held by the OpenCL device: memory, logical shape and dtype, storage kind
     (``image`` / ``buffer``) and precision (``half``). ``np.asarray(t)`` downloads it."""
 
-    __slots__ = ("runtime", "mem", "shape", "dtype", "storage", "half")
+    __slots__ = ("runtime", "mem", "shape", "dtype", "storage", "half", "kernel_args")
 
     def __init__(self, runtime: GpuRuntime, mem: Any, shape: Sequence[int], storage: str,
                  half: bool, dtype: Any = np.float32) -> None:
@@ -109,6 +109,7 @@ class GpuTensor:
         self.dtype = np.dtype(dtype)
         self.storage = storage
         self.half = bool(half)
+        self.kernel_args: dict[str, list[Any]] = {}  # cached argument lists (kernels.base)
 
     # -- geometry ---------------------------------------------------------------------
     @property

@@ -79,6 +79,7 @@ class Tuner:
         self.budget_ms = 200.0  # stop timing a candidate once its runs add up to this
         self._loaded: dict[str, float] = {}
         self.recording: set[str] | None = None  # keys launched while set (tune_graph)
+        self.version = 0  # bumped whenever tuning or a file changes the table
 
     @staticmethod
     def key(name: str, variant: str, gws: Sequence[int]) -> str:
@@ -110,6 +111,7 @@ class Tuner:
             return self.heuristic(gws, max_work_group)
         self.table[key], self.best_ms[key] = best[1], best[0]
         self.tuned.add(key)
+        self.version += 1
         return best[1]
 
     # -- files --------------------------------------------------------------------------
@@ -134,6 +136,7 @@ class Tuner:
         entries = section.get("entries", {})
         for key, local in entries.items():
             self.table[key] = None if local is None else tuple(int(v) for v in local)
+        self.version += 1
         return len(entries)
 
     def save(self, path: str | os.PathLike[str], keys: Sequence[str] | None = None) -> Path:

@@ -120,6 +120,7 @@ class OpEnv:
         self.runtime = get_runtime()
         self.node = node
         self.graph = graph
+        self.options = options
         self.config = GpuConfig.from_options(options, self.runtime)
         self.half = self.config.half
         activations = [n for n in [*node.inputs, *node.outputs]
@@ -142,11 +143,12 @@ class OpEnv:
         return not all(gpu_accepts(c, self.graph) for c in readers)
 
     # -- programs ---------------------------------------------------------------------
-    def launcher(self, family: str, name: str) -> Launcher:
+    def launcher(self, family: str, name: str,
+                 fixed_local: tuple[int, ...] | None = None) -> Launcher:
         program = self.runtime.programs.get(family, self.storage, self.half)
         kernel = self.runtime.cl.Kernel(program, name)
         return Launcher(self.runtime, kernel, name, self.variant, self.config.time_limit_ms,
-                        self.config.tuning)
+                        self.config.tuning, fixed_local)
 
     # -- tensors ----------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:
@@ -184,19 +186,31 @@ class OpEnv:
         flags = cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
         return cl.Buffer(self.runtime.context, flags, hostbuf=host)
 
+    def scratch(self, nbytes: int) -> Any:
+        """Uninitialised device memory for a kernel's intermediate values."""
+        cl = self.runtime.cl
+        return cl.Buffer(self.runtime.context, cl.mem_flags.READ_WRITE, size=max(nbytes, 16))
+
     def finish(self, outputs: Sequence[GpuTensor]) -> list[Any]:
         """The runner's return value: GpuTensors, downloaded where a host consumer reads."""
         return [np.asarray(t) if self.download[i] else t for i, t in enumerate(outputs)]
 
 
 def tensor_args(t: GpuTensor) -> list[Any]:
-    """The (memory, row pitch in texels) pair every kernel takes for a tensor."""
-    return [t.mem, I32(t.width)]
+    """The (memory, row pitch in texels) pair every kernel takes for a tensor (built once
+    per tensor handle)."""
+    args = t.kernel_args.get("tensor")
+    if args is None:
+        args = t.kernel_args["tensor"] = [t.mem, I32(t.width)]
+    return args
 
 
 def view_args(t: GpuTensor) -> list[Any]:
     """Memory, pitch and the 4-D view ``n, c, h, w`` as kernel arguments."""
-    return [t.mem, I32(t.width), *(I32(d) for d in t.view)]
+    args = t.kernel_args.get("view")
+    if args is None:
+        args = t.kernel_args["view"] = [t.mem, I32(t.width), *(I32(d) for d in t.view)]
+    return args
 
 
 # -- activations ------------------------------------------------------------------------

@@ -1,8 +1,15 @@
 """Conv (1-D and 2-D) on the GPU: constant filters packed once per session.
 
-Kernel choice (``cl/conv2d.cl``): depthwise when ``group == C == M``; for ``group == 1``
-``conv2d_1x1`` (1x1, no padding), ``conv2d_3x3`` or ``conv2d``; ``conv2d_grouped``
-otherwise. A 1-D conv runs as a 2-D conv on the ``(N, C, L, 1)`` view.
+Kernel choice (``cl/conv2d.cl``): for ``group == 1`` with at least 16 input and output
+channels, ``conv2d_gemm`` / ``conv2d_gemm8`` (implicit GEMM through local memory, split over
+K with ``conv2d_splitk_sum`` when the output alone gives too few work-groups to fill the
+device); otherwise ``conv2d_1x1`` (1x1, no padding), ``conv2d_3x3`` or ``conv2d``.
+Depthwise (``group == C == M``) runs ``depthwise`` (four columns per work item) or, for
+narrow outputs, ``depthwise_1``; other groups ``conv2d_grouped``. A 1-D conv runs as a 2-D
+conv on the ``(N, C, L, 1)`` view.
+
+Session options ``gpu_conv_kernel`` (a kernel name above; ignored where it does not apply)
+and ``gpu_conv_split_k`` (slices for the GEMM kernels) override the choice.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
 from mace_core.ir import Graph, Node
@@ -25,7 +33,12 @@ from mace_gpu_opencl.kernels.base import (
     is_const,
     tensor_args,
 )
-from mace_gpu_opencl.tensor import view4
+from mace_gpu_opencl.tensor import GpuTensor, view4
+
+GEMM_KERNELS = {"conv2d_gemm": 4, "conv2d_gemm8": 8}  # name -> pixels per work item
+GEMM_LOCAL = (16, 1, 16)
+GEMM_BK = 8  # input channel blocks per K step (cl/conv2d.cl)
+MAX_SPLIT = 32
 
 
 def accepts(node: Node, graph: Graph) -> bool:
@@ -59,6 +72,17 @@ def pack_dense(w: np.ndarray) -> np.ndarray:
     return full.reshape(ocb, 4, icb * 4, kh, kw).transpose(0, 3, 4, 2, 1)
 
 
+def pack_gemm(w: np.ndarray) -> np.ndarray:
+    """(M, C, KH, KW) -> [KH][KW][ICBp * 4 ic][OCBp][4 oc], zero padded to ICBp (a multiple
+    of GEMM_BK blocks) and OCBp (a multiple of 16 blocks): the GEMM kernels' filters."""
+    m, c, kh, kw = w.shape
+    icbp = -(-c // (4 * GEMM_BK)) * GEMM_BK
+    ocbp = -(-m // 64) * 16
+    full = np.zeros((ocbp * 4, icbp * 4, kh, kw), np.float32)
+    full[:m, :c] = w
+    return full.reshape(ocbp, 4, icbp * 4, kh, kw).transpose(3, 4, 2, 0, 1)
+
+
 def pack_depthwise(w: np.ndarray) -> np.ndarray:
     """(C, 1, KH, KW) -> [CB][KH][KW][4], zero padded."""
     c, _, kh, kw = w.shape
@@ -76,7 +100,7 @@ def pack_bias(b: np.ndarray | None, channels: int) -> np.ndarray:
 
 
 def choose(x_shape: Sequence[int], w: np.ndarray, group: int, pads: Sequence[int]) -> str:
-    """The kernel of ``cl/conv2d.cl`` for this convolution."""
+    """The direct (non-GEMM) kernel of ``cl/conv2d.cl`` for this convolution."""
     m, c = w.shape[0], x_shape[1]
     kh, kw = w.shape[2], w.shape[3]
     if group > 1 and group == c == m:
@@ -88,34 +112,133 @@ def choose(x_shape: Sequence[int], w: np.ndarray, group: int, pads: Sequence[int
     return "conv2d_3x3" if kh == kw == 3 else "conv2d"
 
 
+@attrs.frozen
+class ConvShape:
+    """What the kernel choice depends on: views of input and output, filter, groups."""
+
+    x: tuple[int, int, int, int]
+    y: tuple[int, int, int, int]
+    w: tuple[int, int, int, int]
+    group: int
+    pads: tuple[int, ...]
+
+    @property
+    def pixels(self) -> int:
+        return self.y[0] * self.y[2] * self.y[3]
+
+    @property
+    def gemm_steps(self) -> int:
+        """K steps of the GEMM kernels: taps x blocks of GEMM_BK input channel blocks."""
+        return self.w[2] * self.w[3] * -(-self.x[1] // (4 * GEMM_BK))
+
+
+def pick_kernel(shape: ConvShape, compute_units: int, gpu: bool, forced: str = "") -> str:
+    """The kernel that runs: ``forced`` where it applies, else chosen by size."""
+    direct = choose(shape.x, np.empty(shape.w, np.uint8), shape.group, shape.pads)
+    if forced:
+        dense = shape.group == 1 and (forced in GEMM_KERNELS or forced == "conv2d")
+        if forced == direct or dense or (forced == "depthwise_1" and direct == "depthwise"):
+            return forced
+    if direct == "depthwise":
+        blocks = -(-shape.y[1] // 4) * -(-shape.y[3] // 4) * shape.y[0] * shape.y[2]
+        return "depthwise_1" if gpu and blocks < 256 * compute_units else direct
+    if shape.group != 1 or shape.x[1] < 16 or shape.y[1] < 16:
+        return direct
+    tiles8 = -(-shape.y[1] // 64) * -(-shape.pixels // 128)
+    return "conv2d_gemm8" if tiles8 >= compute_units else "conv2d_gemm"
+
+
+def pick_split(shape: ConvShape, kernel: str, compute_units: int, gpu: bool,
+               forced: int = 0) -> int:
+    """K slices for a GEMM kernel: enough work-groups for about two per compute unit,
+    keeping at least two K steps per slice (1 on CPU devices)."""
+    steps = shape.gemm_steps
+    if forced:
+        return max(1, min(int(forced), steps))
+    if not gpu:
+        return 1
+    tiles = -(-shape.y[1] // 64) * -(-shape.pixels // (16 * GEMM_KERNELS[kernel]))
+    if tiles >= compute_units:
+        return 1
+    return max(1, min(-(-2 * compute_units // tiles), steps // 2, MAX_SPLIT))
+
+
+class ConvLaunch:
+    """One prepared convolution on a node's OpEnv: the chosen kernel, packed filters,
+    precomputed arguments; ``__call__(x)`` enqueues it (and the split-K sum) into ``out``."""
+
+    def __init__(self, env: OpEnv, shape: ConvShape, w: np.ndarray, bias: np.ndarray | None,
+                 geo: Sequence[Sequence[int]], act: list[Any], out: GpuTensor) -> None:
+        info = env.runtime.info
+        gpu = "GPU" in info.type.upper()
+        options = env.options
+        forced = str(options.get("gpu_conv_kernel") or "")
+        name = pick_kernel(shape, info.compute_units, gpu, forced)
+        if name in GEMM_KERNELS and (info.max_work_group_size < 256
+                                     or info.local_mem < 24 * 1024):
+            name = choose(shape.x, w, shape.group, shape.pads)
+        self.name = name
+        self.out = out
+        kernel, strides, begin, dilations = geo
+        n, c, ih, iw = shape.x
+        _, m, oh, ow = shape.y
+        ocb = -(-m // 4)
+        bias_buf = env.buffer(pack_bias(bias, m))
+        geo_args = [I32(v) for v in (*kernel, *strides, *begin, *dilations, shape.group)]
+        self.head = [I32(ih), I32(iw), I32(c)]
+        self.sum_launch = None
+        if name in GEMM_KERNELS:
+            px = GEMM_KERNELS[name]
+            pixels = shape.pixels
+            self.split = pick_split(shape, name, info.compute_units, gpu,
+                                    int(options.get("gpu_conv_split_k") or 0))
+            filters = env.weights(pack_gemm(w))
+            partial = env.scratch(16 * (self.split * pixels * ocb if self.split > 1 else 1))
+            self.launch = env.launcher("conv2d", name, fixed_local=GEMM_LOCAL)
+            self.gws: tuple[int, ...] = (-(-ocb // 16) * 16, self.split,
+                                         -(-pixels // (16 * px)) * 16)
+            rows = pixels
+            extra = [I32(self.split), partial]
+            if self.split > 1:
+                self.sum_launch = env.launcher("conv2d", "conv2d_splitk_sum")
+                self.sum_gws = (ocb, pixels)
+                self.sum_args = [partial, I32(self.split), I32(pixels), bias_buf,
+                                 *tensor_args(out), I32(oh), I32(ow), I32(m), *act]
+        else:
+            self.split = 1
+            packed = {"depthwise": pack_depthwise, "depthwise_1": pack_depthwise,
+                      "conv2d_grouped": lambda a: a}.get(name, pack_dense)
+            filters = env.weights(packed(w))
+            self.launch = env.launcher("conv2d", name)
+            cols = ow if name in ("conv2d_grouped", "depthwise_1") else -(-ow // 4)
+            self.gws = (ocb, cols, n * oh)
+            rows = n * oh
+            extra = []
+        self.tail = [filters, bias_buf, *tensor_args(out), I32(oh), I32(ow), I32(m),
+                     I32(rows), *geo_args, *act, *extra]
+
+    def __call__(self, x: GpuTensor) -> GpuTensor:
+        self.launch(self.gws, [*tensor_args(x), *self.head, *self.tail])
+        if self.sum_launch is not None:
+            self.sum_launch(self.sum_gws, self.sum_args)
+        return self.out
+
+
 def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, Any]):
     env = OpEnv(node, graph, options)
     x_shape = env.shape(node.inputs[0])
     w = np.asarray(const(graph, node, 1), np.float32)
     kernel, strides, dilations, begin, end = geometry(x_shape, w.shape, attrs)
     w4 = w.reshape(*w.shape[:2], kernel[0], kernel[1])
-    group = int(attrs["group"])
-    _, c, _, _ = view4(x_shape)
-    y_shape = env.shape(node.outputs[0])
-    n, m, oh, ow = view4(y_shape)
-    name = choose(view4(x_shape), w4, group, begin + end)
-    packed = {"depthwise": pack_depthwise, "conv2d_grouped": lambda a: a}.get(name, pack_dense)
-    filters = env.weights(packed(w4))
-    bias = env.buffer(pack_bias(const(graph, node, 2), m))
-    launch = env.launcher("conv2d", name)
-    out = env.output()
+    shape = ConvShape(view4(x_shape), view4(env.shape(node.outputs[0])),
+                      tuple(int(d) for d in w4.shape), int(attrs["group"]),
+                      tuple(begin + end))
     act = activation_args(attrs["activation"], attrs["activation_params"])
-    cols = ow if name == "conv2d_grouped" else -(-ow // 4)
-    gws = (-(-m // 4), cols, n * oh)
-    _, _, ih, iw = view4(x_shape)
-    geo = [I32(v) for v in (*kernel, *strides, *begin, *dilations, group)]
+    conv = ConvLaunch(env, shape, w4, const(graph, node, 2), (kernel, strides, begin, dilations),
+                      act, env.output())
 
     def run(inputs):
-        x = env.input(inputs[0], 0)
-        launch(gws, [*tensor_args(x), I32(ih), I32(iw), I32(c), filters, bias,
-                     *tensor_args(out), I32(oh), I32(ow), I32(m), I32(n * oh),
-                     *geo, *act])
-        return env.finish([out])
+        return env.finish([conv(env.input(inputs[0], 0))])
 
     return run
 

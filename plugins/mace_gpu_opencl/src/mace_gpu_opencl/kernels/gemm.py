@@ -1,5 +1,6 @@
 """Gemm and MatMul with a constant right operand: a 1x1 convolution of the (M, K, 1, 1)
-view of A (``conv2d_1x1`` in ``cl/conv2d.cl``), with the bias and fused activation.
+view of A (``ConvLaunch``: the GEMM kernels of ``cl/conv2d.cl``, split over K, or
+``conv2d_1x1``), with the bias and fused activation.
 
 MatMul of a batched A (``[..., M, K]``) is relaid to ``[B*M, K]`` and back.
 """
@@ -13,16 +14,14 @@ import numpy as np
 from mace_core.ir import Graph, Node
 from mace_core.specs import KernelSpec
 from mace_gpu_opencl.kernels.base import (
-    I32,
     OpEnv,
     activation_args,
     activations_ok,
     const,
     fused_ok,
     is_const,
-    tensor_args,
 )
-from mace_gpu_opencl.kernels.conv import pack_bias, pack_dense
+from mace_gpu_opencl.kernels.conv import ConvLaunch, ConvShape
 from mace_gpu_opencl.kernels.layout import Relayout
 
 
@@ -63,21 +62,17 @@ def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, 
     m = int(np.prod(a_shape[:-1], dtype=np.int64))
     env = OpEnv(node, graph, options, extra_shapes=[(m, k), (m, n)])
     bias = _bias(node, graph, n) if node.op_type == "Gemm" else None
-    filters = env.weights(pack_dense(b.T.astype(np.float32)[:, :, None, None]))
-    bias_buf = env.buffer(pack_bias(None if bias is None else bias.astype(np.float32), n))
     flat_in = Relayout(env, (m, k))
     flat_out = env.output((m, n))
     unflatten = Relayout(env, y_shape)
-    launch = env.launcher("conv2d", "conv2d_1x1")
     act = activation_args(attrs.get("activation", ""), attrs.get("activation_params", ()))
-    one = I32(1)
-    geo = [one, one, one, one, I32(0), I32(0), one, one, one]
+    shape = ConvShape((m, k, 1, 1), (m, n, 1, 1), (n, k, 1, 1), 1, (0, 0, 0, 0))
+    conv = ConvLaunch(env, shape, b.T.astype(np.float32)[:, :, None, None],
+                      None if bias is None else bias.astype(np.float32),
+                      ([1, 1], [1, 1], [0, 0], [1, 1]), act, flat_out)
 
     def run(inputs):
-        a = flat_in(env.input(inputs[0], 0))
-        launch((-(-n // 4), 1, m), [*tensor_args(a), one, one, I32(k), filters, bias_buf,
-                                    *tensor_args(flat_out), one, one, I32(n), I32(m), *geo,
-                                    *act])
+        conv(flat_in(env.input(inputs[0], 0)))
         return env.finish([unflatten(flat_out)])
 
     return run
