@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mace_converters import require
 from mace_core._hookspecs import hookimpl
-from mace_core.errors import ConversionError
 from mace_core.ir import Graph
 from mace_core.registry import Registry
 from mace_core.specs import ConverterSpec, ConvertOptions
@@ -35,19 +35,9 @@ def sniff(path: Path) -> bool:
     return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 32 and head[2] in _MODEL_TAGS
 
 
-def _require_onnx(what: str) -> None:
-    try:
-        import onnx  # noqa: F401
-    except ImportError as exc:
-        raise ConversionError(
-            f"{what} needs the 'onnx' package, which is not installed ({exc}); "
-            f"install it with `{REQUIRES}`"
-        ) from None
-
-
 def convert(path: Path, options: ConvertOptions, registry: Registry) -> Graph:
     """Convert the ONNX model at ``path`` into a mace-core graph (see ``onnx_frontend``)."""
-    _require_onnx(f"converting {path}")
+    require("onnx", f"converting {path}", REQUIRES)
     from mace_converters.onnx_frontend import convert_onnx
 
     return convert_onnx(Path(path), options, registry)
@@ -55,13 +45,7 @@ def convert(path: Path, options: ConvertOptions, registry: Registry) -> Graph:
 
 def run_source(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run the ONNX model with onnxruntime (CPU) and return every graph output by name."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise ConversionError(
-            f"running {path} needs the 'onnxruntime' package, which is not installed ({exc}); "
-            f"install it with `{REQUIRES}`"
-        ) from None
+    require("onnxruntime", f"running {path}", REQUIRES)
     from mace_converters.onnx_frontend.runner import run_onnxruntime
 
     return run_onnxruntime(Path(path), feeds)

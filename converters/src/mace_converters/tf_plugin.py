@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mace_converters import require
 from mace_core._hookspecs import hookimpl
-from mace_core.errors import ConversionError
 from mace_core.ir import Graph
 from mace_core.registry import Registry
 from mace_core.specs import ConverterSpec, ConvertOptions
@@ -30,19 +30,9 @@ def sniff(path: Path) -> bool:
     return False
 
 
-def _require_tensorflow(what: str) -> None:
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError as exc:
-        raise ConversionError(
-            f"{what} needs TensorFlow, which is not installed ({exc}); install it with "
-            f"`{REQUIRES}`"
-        ) from None
-
-
 def convert(path: Path, options: ConvertOptions, registry: Registry) -> Graph:
     """Convert a TensorFlow model (see ``mace_converters.tf_frontend``)."""
-    _require_tensorflow(f"converting {path}")
+    require("tensorflow", f"converting {path}", REQUIRES)
     from mace_converters.tf_frontend import convert_tf
 
     return convert_tf(Path(path), options, registry)
@@ -50,7 +40,7 @@ def convert(path: Path, options: ConvertOptions, registry: Registry) -> Graph:
 
 def run_source(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run the model with TensorFlow; outputs named as the converted graph names them."""
-    _require_tensorflow(f"running {path}")
+    require("tensorflow", f"running {path}", REQUIRES)
     from mace_converters.tf_frontend.runner import run_tensorflow
 
     return run_tensorflow(Path(path), feeds)
