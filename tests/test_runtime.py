@@ -141,3 +141,19 @@ def test_kernel_exception_names_the_node(mace_registry):
     session = Model(relu_add_graph(), registry=mace_registry).session(["faulty", "reference"])
     with pytest.raises(MaceError, match="node .relu..*faulty.*overflow"):
         session.run({"x": np.ones((2, 3), np.float32)})
+
+
+def test_deployment_metadata_sets_session_defaults():
+    g = relu_add_graph()
+    g.metadata.update({"deploy.runtime": "tpu,reference", "deploy.gpu_storage": "buffer",
+                       "deploy.kernel_time_limit_ms": "10"})
+    model = Model(g)
+    assert model.default_devices == ["tpu", "reference"]
+    session = model.session()
+    assert session.placement.devices == ["reference"] and "tpu" in session.placement.unavailable
+    assert session.options == {"gpu_storage": "buffer", "gpu_kernel_time_limit_ms": 10.0}
+    assert model.session(["reference"], gpu_storage="image").options["gpu_storage"] == "image"
+
+
+def test_default_devices_without_deployment_metadata():
+    assert Model(relu_add_graph()).default_devices == ["cpu", "reference"]

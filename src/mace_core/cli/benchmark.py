@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mace_core.cli.common import add_device_options, device_options, split_devices
-from mace_core.cli.run import DEFAULT_DEVICES
+from mace_core.cli.run import DEVICE_HELP
 
 
 def add_parser(sub) -> None:
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
         "(from a profiled run).",
     )
     p.add_argument("model", type=Path)
-    p.add_argument("--device", default=DEFAULT_DEVICES, help="device preference order")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
     p.add_argument("--top", type=int, default=15, help="rows of the per-op table (default 15)")

@@ -109,7 +109,11 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
-def split_devices(text: str) -> list[str]:
+def split_devices(text: str | None) -> list[str] | None:
+    """``"cpu,reference"`` -> ``["cpu", "reference"]``; None (no --device) stays None: the
+    model's default (its deployment file's runtime, else cpu, reference)."""
+    if text is None:
+        return None
     devices = [d.strip() for d in text.split(",") if d.strip()]
     if not devices:
         raise MaceError("--device needs at least one device name, e.g. --device cpu,reference")

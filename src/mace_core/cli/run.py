@@ -13,7 +13,8 @@ from mace_core.cli.common import (
     summarize,
 )
 
-DEFAULT_DEVICES = "cpu,reference"
+DEVICE_HELP = ("device preference order, comma separated (default: the deployment file's "
+               "runtime, else cpu,reference)")
 
 
 def add_parser(sub) -> None:
@@ -26,8 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("model", type=Path, help="MODEL.pb (MODEL.data must be beside it)")
     p.add_argument("--inputs", type=Path, help="input .npz (keys = input names)")
     p.add_argument("--outputs", type=Path, help="write outputs to this .npz")
-    p.add_argument("--device", default=DEFAULT_DEVICES,
-                   help=f"device preference order, comma separated (default {DEFAULT_DEVICES})")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--profile", action="store_true", help="print per-op device and time")
     add_device_options(p)

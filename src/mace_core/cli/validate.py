@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mace_core.cli.common import add_device_options, device_options, load_npz, split_devices
-from mace_core.cli.run import DEFAULT_DEVICES
+from mace_core.cli.run import DEVICE_HELP
 from mace_core.compare import COSINE_MIN, REL_MAX, compare
 
 
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output-dir", type=Path, default=Path("out/deploy"),
                    help="with --config: where the built models go (default out/deploy)")
     p.add_argument("--inputs", type=Path, help="input .npz (default: random inputs)")
-    p.add_argument("--device", default=DEFAULT_DEVICES, help="device preference order")
+    p.add_argument("--device", help=DEVICE_HELP)
     add_device_options(p)
     p.add_argument("--format", help="source format (default: from the file)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")

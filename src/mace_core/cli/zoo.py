@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mace_core.cli.common import Progress, add_device_options, device_options, split_devices
-from mace_core.cli.run import DEFAULT_DEVICES
+from mace_core.cli.run import DEVICE_HELP
 from mace_core.errors import MaceError
 
 
@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
                        help="where the converted files go (default out/zoo)")
         c.add_argument("--weights", choices=["fp32", "fp16"], default="fp32")
         if action == "validate":
-            c.add_argument("--device", default=DEFAULT_DEVICES, help="device preference order")
+            c.add_argument("--device", help=DEVICE_HELP)
             add_device_options(c)
         c.set_defaults(func=func)
 

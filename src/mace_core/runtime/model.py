@@ -10,6 +10,14 @@ from mace_core.ir import Graph
 from mace_core.registry import Registry, default_registry
 from mace_core.runtime.session import Session
 
+DEFAULT_DEVICES = ("cpu", "reference")
+
+# Session options a deployment file may set, by the metadata key `mace convert --config` wrote.
+_DEPLOY_OPTIONS = {
+    "deploy.gpu_storage": ("gpu_storage", str),
+    "deploy.kernel_time_limit_ms": ("gpu_kernel_time_limit_ms", float),
+}
+
 
 class Model:
     """A deployable model. ``session()`` places and plans it for a list of devices."""
@@ -32,16 +40,35 @@ class Model:
     def outputs(self):
         return [self.graph.desc(n) for n in self.graph.outputs]
 
-    def session(self, devices: Sequence[str] | str = ("cpu", "reference"), *,
+    @property
+    def default_devices(self) -> list[str]:
+        """The runtime order of the deployment file it was built from, else cpu, reference."""
+        runtime = self.graph.metadata.get("deploy.runtime", "")
+        return [d for d in runtime.split(",") if d] or list(DEFAULT_DEVICES)
+
+    @property
+    def default_options(self) -> dict[str, Any]:
+        """Session options recorded from the deployment file (GPU storage, time limit)."""
+        options = {}
+        for key, (name, kind) in _DEPLOY_OPTIONS.items():
+            if key in self.graph.metadata:
+                options[name] = kind(self.graph.metadata[key])
+        return options
+
+    def session(self, devices: Sequence[str] | str | None = None, *,
                 profile: bool = False, **options: Any) -> Session:
         """Place the model on ``devices`` (preference order, with per-op fallback).
 
-        Devices that are absent are skipped (see ``session.placement.unavailable``); extra
-        keyword options (e.g. ``cpu_threads``) are passed to the devices' kernels.
+        ``devices`` defaults to :attr:`default_devices`. Devices that are absent are skipped
+        (see ``session.placement.unavailable``); keyword options (e.g. ``cpu_threads``,
+        ``gpu_storage``) go to the devices' kernels, over :attr:`default_options`.
         """
+        if devices is None:
+            devices = self.default_devices
         if isinstance(devices, str):
             devices = [d.strip() for d in devices.split(",") if d.strip()]
-        return Session(self.graph, self.registry, devices, profile=profile, options=options)
+        merged = {**self.default_options, **options}
+        return Session(self.graph, self.registry, devices, profile=profile, options=merged)
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{d.name}: {d.describe()}" for d in self.inputs)
