@@ -7,7 +7,7 @@ VENV=${MACE_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 # TensorFlow and PoCL's OpenCL compiler cannot share a process (TensorFlow's LLVM symbols
 # break PoCL's), so the TensorFlow/TFLite frontend tests run in a process of their own.
-HEAVY_TF_TESTS="tests/test_tf_frontend.py tests/test_tflite_frontend.py"
+HEAVY_TF_TESTS="tests/test_tf_frontend.py tests/test_tflite_frontend.py tests/test_tflite_int8.py"
 ignore=""
 for t in $HEAVY_TF_TESTS; do ignore="$ignore --ignore=$t"; done
 

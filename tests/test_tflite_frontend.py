@@ -196,20 +196,6 @@ def test_weight_only_int8_is_dequantized_with_a_warning(tmp_path):
     assert quantized and quantized[0].dtype.value == "float32"
 
 
-def test_fully_quantized_model_is_refused_clearly(tmp_path):
-    def full_int8(converter):
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([const(1, 6, 6, 4)] for _ in range(4))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-
-    path = to_tflite(lambda x: tf.nn.conv2d(x, W33, 1, "SAME"), [(1, 6, 6, 4)],
-                     tmp_path / "full_int8.tflite", full_int8)
-    with pytest.raises(ConversionError, match="fully quantized"):
-        convert_tflite(path, ConvertOptions(), default_registry())
-
-
 def rewrite(path: Path, target: Path, edit) -> Path:
     """Save a copy of the model at ``path`` after ``edit(tfl)`` changed its object tree."""
     import flatbuffers

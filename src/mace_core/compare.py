@@ -52,3 +52,25 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, *, cosine_min: float =
         cosine = float(np.dot(a, b) / (na * nb))
     ok = cosine >= cosine_min and rel <= rel_max
     return Comparison(name, diff, rel, cosine, ok)
+
+
+# Quantized integer outputs: compared as real values; integer kernels and float math may
+# differ by rounding at every layer, so the rule is in quantization steps of the output.
+QUANT_STEPS_MAX = 3
+QUANT_COSINE_MIN = 0.999
+
+
+def compare_quantized(name: str, ours: np.ndarray, ref: np.ndarray, quant) -> Comparison:
+    """Compare two quantized integer outputs as dequantized values: pass when the largest
+    difference is at most ``QUANT_STEPS_MAX`` steps and cosine >= ``QUANT_COSINE_MIN``."""
+    scale = np.asarray(quant.scale, np.float64)
+    zero = np.asarray(quant.zero_point, np.float64)
+    if quant.axis is not None and np.asarray(ours).ndim:
+        shape = [1] * np.asarray(ours).ndim
+        shape[quant.axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    real = [(np.asarray(v, np.float64) - zero) * scale for v in (ours, ref)]
+    result = compare(name, real[0], real[1], cosine_min=QUANT_COSINE_MIN, rel_max=float("inf"))
+    steps = result.max_abs / float(np.max(scale))
+    ok = result.ok and steps <= QUANT_STEPS_MAX
+    return attrs.evolve(result, ok=ok, note=f"{steps:.0f} quantization steps")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mace_core.cli.common import add_device_options, device_options, load_npz, split_devices
 from mace_core.cli.run import DEVICE_HELP
-from mace_core.compare import COSINE_MIN, REL_MAX, compare
+from mace_core.compare import COSINE_MIN, REL_MAX, compare, compare_quantized
 
 
 def add_parser(sub) -> None:
@@ -67,8 +67,12 @@ def validate_files(src: Path, model_path: Path, *, devices, inputs=None, seed=0,
         if name not in reference:
             raise MaceError(f"output {name!r} is missing from the source framework's outputs "
                             f"({', '.join(reference)})")
-        results.append(compare(name, ours[name], reference[name], cosine_min=cosine_min,
-                               rel_max=rel_max))
+        quant = model.graph.desc(name).quant
+        if quant is not None and np.asarray(reference[name]).dtype.kind in "iu":
+            results.append(compare_quantized(name, ours[name], reference[name], quant))
+        else:
+            results.append(compare(name, ours[name], reference[name], cosine_min=cosine_min,
+                                   rel_max=rel_max))
     return results, session
 
 
@@ -82,7 +86,7 @@ def print_results(results, session=None, cosine_min=COSINE_MIN, rel_max=REL_MAX)
           f"max|err|/max|ref| <= {rel_max})")
     print(f"  {'output':<32} {'max abs err':>12} {'rel err':>10} {'cosine':>12}  result")
     for r in results:
-        verdict = "OK" if r.ok else f"MISMATCH {r.note}".rstrip()
+        verdict = ("OK" if r.ok else "MISMATCH") + (f" ({r.note})" if r.note else "")
         print(f"  {r.name:<32} {r.max_abs:>12.3e} {r.rel:>10.2e} {r.cosine:>12.8f}  {verdict}")
     bad = [r.name for r in results if not r.ok]
     if bad:

@@ -43,6 +43,7 @@ MODULES = (
     "depth_space",
     "pad",
     "control_flow",
+    "quantize",
 )
 
 

@@ -33,7 +33,7 @@ from mace_core.ops.control_flow import condition_flag
 from mace_core.passes.graph_edit import set_constant
 from mace_core.passes.inline_if import condition_error, inline_if, is_if
 from mace_core.registry import Registry
-from mace_core.shape_inference import infer_node
+from mace_core.shape_inference import infer_node, keep_annotations
 from mace_core.specs import PassContext
 
 DEFAULT_MAX_ELEMENTS = 1 << 20
@@ -195,7 +195,7 @@ def fold_and_infer(graph: Graph, registry: Registry, *,
             continue
         descs = folder.infer(node)
         for desc in descs:
-            graph.tensors[desc.name] = desc
+            graph.tensors[desc.name] = keep_annotations(graph.tensors.get(desc.name), desc)
         folder.try_fold(node, descs)
         index += 1
     graph.nodes = [n for n in graph.nodes if id(n) not in folder.folded]

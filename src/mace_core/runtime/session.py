@@ -219,5 +219,9 @@ class Session:
             elif desc.dtype == DType.BOOL:
                 feeds[desc.name] = rng.integers(0, 2, desc.shape).astype(bool)
             else:
-                feeds[desc.name] = rng.integers(0, 10, desc.shape).astype(desc.dtype.numpy)
+                info = np.iinfo(desc.dtype.numpy)
+                # quantized inputs span their whole range; other integers are small indices
+                low, high = (info.min, info.max) if desc.quant else (0, 9)
+                feeds[desc.name] = rng.integers(low, high, desc.shape, endpoint=True
+                                                ).astype(desc.dtype.numpy)
         return feeds

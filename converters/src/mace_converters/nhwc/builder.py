@@ -58,17 +58,27 @@ def drop_axes(perm: Perm, removed: Sequence[int]) -> Perm:
     return tuple(order.index(p) for p in kept)
 
 
+def permute_quant(quant: QuantParams | None, perm: Sequence[int] | None
+                  ) -> QuantParams | None:
+    """The quantization of ``source.transpose(perm)``: a per-axis axis follows its axis."""
+    if quant is None or quant.axis is None or perm is None:
+        return quant
+    return attrs.evolve(quant, axis=tuple(perm).index(quant.axis))
+
+
 @attrs.define
 class Value:
     """How one source tensor is held: mace tensor ``name`` = source.transpose(``perm``).
 
-    ``const`` is the source-layout value of a constant (None for run-time tensors).
+    ``const`` is the source-layout value of a constant (None for run-time tensors);
+    ``quant`` the source-layout quantization of a constant made from quantized weights.
     """
 
     name: str
     perm: Perm
     dtype: DType | None = None
     const: np.ndarray | None = None
+    quant: QuantParams | None = None
 
     @property
     def rank(self) -> int:
@@ -118,7 +128,7 @@ class LayoutBuilder:
         self.graph.add_constant(name, array)
         if quant is not None:
             self.graph.tensors[name] = attrs.evolve(self.graph.tensors[name], quant=quant)
-        value = Value(name, identity(array.ndim), DType.from_numpy(array.dtype), array)
+        value = Value(name, identity(array.ndim), DType.from_numpy(array.dtype), array, quant)
         self.values[key] = value
         self._views[(key, value.perm)] = name
         return value
@@ -154,6 +164,10 @@ class LayoutBuilder:
     def perm(self, key: str) -> Perm:
         return self.value(key).perm
 
+    def views(self, key: str) -> list[tuple[Perm, str]]:
+        """Every mace tensor made so far holding source ``key``, with its permutation."""
+        return [(perm, name) for (k, perm), name in self._views.items() if k == key]
+
     # -- views -----------------------------------------------------------------------
     def get(self, key: str, perm: Sequence[int] | None = None) -> str:
         """The mace tensor holding source ``key`` as ``source.transpose(perm)`` (identity
@@ -166,6 +180,10 @@ class LayoutBuilder:
             return self._views[(key, want)]
         if value.const is not None:
             name = self.const_input(np.transpose(value.const, want), f"{key}_perm")
+            quant = permute_quant(value.quant, want)
+            if quant is not None:
+                desc = self.graph.tensors[name]
+                self.graph.tensors[name] = attrs.evolve(desc, quant=quant)
         else:
             name = self.fresh(key if want == identity(value.rank) else f"{key}_t",
                               key if want == identity(value.rank) else None)
@@ -220,7 +238,7 @@ class LayoutBuilder:
         value = self.value(source)
         if value.const is not None:
             array = value.const if perm is None else np.transpose(value.const, perm)
-            self.add_constant(key, array)
+            self.add_constant(key, array, permute_quant(value.quant, perm))
             return
         new_perm = value.perm if perm is None else compose(tuple(perm), value.perm)
         self.bind(key, value.name, new_perm, value.dtype)

@@ -4,8 +4,9 @@ The main subgraph's operators are converted in order by :data:`ops.CONVERTERS`; 
 inputs and outputs keep their TFLite names, shapes (NHWC) and dtypes. Float16 weights
 (``DEQUANTIZE`` of a float16 constant) and quantized weights become float32 constants;
 quantized weights keep their scale / zero point in ``TensorDesc.quant`` and a warning says
-they were dequantized. Models with quantized (integer) activations are refused until a
-quantization plugin handles them.
+they were dequantized. Fully quantized models (integer activations) compute in float32
+between a dequantized input and a requantized output (see :mod:`.quantized`), with a
+warning; their activations' parameters are kept in the descriptors too.
 """
 
 from __future__ import annotations
@@ -25,15 +26,24 @@ from mace_converters.tflite_frontend.loading import (
     tensor_name,
 )
 from mace_converters.tflite_frontend.ops import CONVERTERS
-from mace_core.dtypes import DType
+from mace_converters.tflite_frontend.quantized import (
+    FAKE_QUANT_WARNING,
+    FLOAT_WARNING,
+    Interface,
+    add_quantized_input,
+    annotate,
+    fake_quantize,
+    interface_type,
+    quantize_outputs,
+    quantized_activations,
+)
+from mace_core.dtypes import FLOAT_TYPES, DType
 from mace_core.errors import ConversionError, UnsupportedOpError
 from mace_core.ir import Graph, QuantParams
 from mace_core.registry import Registry
 from mace_core.specs import ConvertOptions
 
 __all__ = ["CONVERTERS", "convert_tflite", "tensor_keys"]
-
-_INTEGER_ACTIVATIONS = ("int8", "uint8", "int16")
 
 
 def tensor_keys(tfl: TfliteModel) -> list[str]:
@@ -63,8 +73,13 @@ def check_supported(tfl: TfliteModel) -> None:
         )
 
 
-def convert_tflite(path: Path, options: ConvertOptions, registry: Registry) -> Graph:
-    """Convert the .tflite file at ``path`` (main subgraph) into a mace-core graph."""
+def convert_tflite(path: Path, options: ConvertOptions, registry: Registry, *,
+                   fake_quant: bool = False) -> Graph:
+    """Convert the .tflite file at ``path`` (main subgraph) into a mace-core graph.
+
+    ``fake_quant``: for fully quantized models, round each op's output to its int8/uint8
+    grid (QuantizeLinear -> DequantizeLinear) instead of keeping plain float32 values.
+    """
     tfl = read_model(path)
     check_supported(tfl)
     sub = tfl.subgraph
@@ -72,11 +87,17 @@ def convert_tflite(path: Path, options: ConvertOptions, registry: Registry) -> G
     outputs = [keys[i] for i in sub.outputs]
     b = LayoutBuilder(options.model_name or path.stem, outputs)
     shapes, dtypes, quants = _tensor_info(tfl, keys, options)
-    _check_float_activations(tfl, keys, dtypes, quants)
+    activations = quantized_activations(tfl, keys, dtypes, quants)
+    source_dtypes = dict(dtypes)
+    dtypes.update({key: np.dtype(np.float32) for key in activations})  # computed in float
     for i in sub.inputs:
         key = keys[i]
-        b.add_input(key, shapes[key], options.input_dtypes.get(key) or _dtype(tfl, key, dtypes),
-                    quants.get(key))
+        wanted = options.input_dtypes.get(key)
+        if key in activations and (wanted is None or wanted not in FLOAT_TYPES):
+            add_quantized_input(b, key, shapes[key],
+                                interface_type(tfl, key, source_dtypes[key]), activations[key])
+        else:
+            b.add_input(key, shapes[key], wanted or _dtype(tfl, key, dtypes), quants.get(key))
     dequantized = _add_constants(tfl, b, keys, quants)
     if dequantized:
         warnings.warn(
@@ -94,6 +115,10 @@ def convert_tflite(path: Path, options: ConvertOptions, registry: Registry) -> G
             raise
         except Exception as exc:
             raise ctx.fail(f"{type(exc).__name__}: {exc}") from exc
+        if fake_quant:
+            for key in outs:
+                if key in activations and key not in outputs:
+                    fake_quantize(b, key, activations[key], source_dtypes[key])
     graph = b.finish()
     graph.metadata.update({
         "source_format": "tflite",
@@ -101,6 +126,17 @@ def convert_tflite(path: Path, options: ConvertOptions, registry: Registry) -> G
         "tflite_schema_version": str(tfl.model.version),
         "source_layout": "nhwc",
     })
+    if activations:
+        interface: dict[str, Interface] = {
+            key: (interface_type(tfl, key, source_dtypes[key]), activations[key], shapes[key])
+            for key in outputs if key in activations}
+        quantize_outputs(graph, interface)
+        annotate(graph, b, activations, shapes)
+        graph.metadata["quantization"] = (
+            "integer activations fake-quantized in float32" if fake_quant
+            else "integer activations dequantized to float32")
+        warnings.warn(f"{FAKE_QUANT_WARNING if fake_quant else FLOAT_WARNING} ({path.name})",
+                      stacklevel=2)
     return graph
 
 
@@ -129,27 +165,6 @@ def _tensor_info(tfl: TfliteModel, keys: list[str], options: ConvertOptions):
             raise ConversionError(f"{tfl.path}: input {key!r} has dynamic shape "
                                   f"{list(shapes[key])}; give --input-shape {key}=...")
     return shapes, dtypes, quants
-
-
-def _check_float_activations(tfl: TfliteModel, keys: list[str], dtypes, quants) -> None:
-    """Refuse models whose operators compute on quantized integer activations."""
-    constant = {keys[i] for i, t in enumerate(tfl.subgraph.tensors) if tfl.buffer_bytes(t)}
-    found: list[str] = []
-    for op in tfl.subgraph.operators:
-        if tfl.op_name(op) in ("DEQUANTIZE", "DENSIFY"):
-            continue
-        for i in op.inputs if op.inputs is not None else []:
-            key = keys[i] if i >= 0 else None
-            if (key and key not in constant and key in quants
-                    and dtypes[key].name in _INTEGER_ACTIVATIONS):
-                found.append(key)
-    if found:
-        shown = ", ".join(repr(k) for k in dict.fromkeys(found).keys() if k)
-        raise ConversionError(
-            f"{tfl.path} is a fully quantized model: operators compute on integer activations "
-            f"({shown[:300]}); integer execution needs the quantization plugin (mace-quant). "
-            "Float, float16-weight and weight-only (dynamic range) quantized models convert."
-        )
 
 
 def _add_constants(tfl: TfliteModel, b: LayoutBuilder, keys: list[str],

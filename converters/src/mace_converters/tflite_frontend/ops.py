@@ -14,7 +14,6 @@ from mace_converters.nhwc import nn_ops, tensor_ops
 from mace_converters.nhwc.strided_slice import SliceMasks, strided_slice
 from mace_converters.tflite_frontend.context import OpContext
 from mace_converters.tflite_frontend.loading import dequantize
-from mace_core.ir import QuantParams
 
 
 def conv_2d(c: OpContext) -> None:
@@ -260,7 +259,8 @@ def variadic(op: str) -> Callable[[OpContext], None]:
 
 
 def dequantize_op(c: OpContext) -> None:
-    """Constant inputs (float16 or quantized weights) fold to float32 constants."""
+    """Constant inputs (float16 or quantized weights) fold to float32 constants; a quantized
+    activation already holds its real value in float32 (see :mod:`.quantized`)."""
     x = c.input(0)
     value = c.b.value(x)
     quant = c.quants.get(x)
@@ -269,23 +269,16 @@ def dequantize_op(c: OpContext) -> None:
             c.b.add_constant(c.out, dequantize(value.const, quant), quant)
         else:
             c.b.add_constant(c.out, value.const.astype(np.float32))
-        return
-    if quant is None:
+    elif c.dtypes[x] == np.float32:
+        c.b.alias(c.out, x)
+    else:
         tensor_ops.cast(c.b, c.out, x, "float32")
-        return
-    _dequantize_runtime(c, x, quant)
 
 
-def _dequantize_runtime(c: OpContext, x: str, quant: QuantParams) -> None:
-    if quant.axis is not None:
-        raise c.fail("per-axis dequantization of a run-time tensor is not supported")
-    as_float = f"{c.out}__float"
-    tensor_ops.cast(c.b, as_float, x, "float32")
-    shifted = f"{c.out}__shifted"
-    c.b.add_constant(f"{c.out}__zero", np.float32(quant.zero_point[0]))
-    c.b.add_constant(f"{c.out}__scale", np.float32(quant.scale[0]))
-    tensor_ops.binary(c.b, "Sub", shifted, as_float, f"{c.out}__zero")
-    tensor_ops.binary(c.b, "Mul", c.out, shifted, f"{c.out}__scale")
+def quantize_op(c: OpContext) -> None:
+    """Quantizing (or requantizing) keeps the real value: the output is computed in float32
+    like every quantized activation (rounded there only with fake quantization)."""
+    c.b.alias(c.out, c.input(0))
 
 
 def densify(c: OpContext) -> None:
@@ -322,5 +315,5 @@ CONVERTERS: dict[str, Callable[[OpContext], None]] = {
     "PACK": pack, "UNPACK": unpack, "GATHER": gather, "TILE": tile, "CAST": cast,
     "SHAPE": shape, "DEPTH_TO_SPACE": depth_space("DepthToSpace"),
     "SPACE_TO_DEPTH": depth_space("SpaceToDepth"), "BATCH_MATMUL": batch_matmul,
-    "DEQUANTIZE": dequantize_op, "DENSIFY": densify,
+    "DEQUANTIZE": dequantize_op, "QUANTIZE": quantize_op, "DENSIFY": densify,
 }
