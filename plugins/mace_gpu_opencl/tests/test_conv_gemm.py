@@ -1,13 +1,14 @@
-"""The implicit-GEMM conv kernels (with and without the split-K sum) and depthwise_1,
-forced through ``gpu_conv_kernel`` / ``gpu_conv_split_k``, against the reference device in
-every storage mode; and the automatic choice by size."""
+"""The implicit-GEMM conv kernels (whole, and split over K with the split-K sum),
+conv2d_gemv and depthwise_1, forced through ``gpu_conv_kernel`` / ``gpu_conv_split_k``,
+against the reference device in every storage mode; and the automatic choice by size."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_cases import MODE_IDS, MODES, Case, check, rand, run_case
+from gpu_cases import MODE_IDS, MODES, Case, build, check, rand, run_case
 
+from mace_core.runtime.model import Model
 from mace_gpu_opencl.kernels.conv import ConvShape, pick_kernel, pick_split
 
 DENSE = [
@@ -50,12 +51,32 @@ def test_gemm_kernels(gpu, case, kernel, split, mode):
     ours, ref, session = run_case(case, storage, half, gpu_conv_kernel=kernel,
                                   gpu_conv_split_k=split)
     check(ours, ref, half)
-    from gpu_cases import build
-
     _, feeds = build(case)
     names = _traced_kernels(gpu, session, feeds)
     assert kernel in names
     assert ("conv2d_splitk_sum" in names) == (split > 1)
+    # another input, then the first again: nothing of an earlier run leaks into a result
+    other = {k: np.flip(v).copy() for k, v in feeds.items()}
+    ref_other = Model(build(case)[0]).session(["reference"]).run(other)["y"]
+    check(session.run(other)["y"], ref_other, half)
+    np.testing.assert_array_equal(session.run(feeds)["y"], ours)
+
+
+GEMV = [
+    Case("gemv_fc_relu", "Gemm", [(3, 300), rand(130, 300), rand(130)],
+         {"transB": 1, "activation": "Relu"}),
+    Case("gemv_1x1_conv_2x2", "Conv", [(1, 40, 2, 2), rand(9, 40, 1, 1), rand(9)], {}),
+    Case("gemv_1x1_conv_strided", "Conv", [(1, 8, 3, 3), rand(20, 8, 1, 1)], {"strides": [2, 2]}),
+]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("case", GEMV, ids=lambda c: c.id)
+def test_gemv(gpu, case, mode):
+    storage, half = mode
+    ours, ref, session = run_case(case, storage, half, gpu_conv_kernel="conv2d_gemv")
+    check(ours, ref, half)
+    assert _traced_kernels(gpu, session, build(case)[1]) == ["conv2d_gemv"]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
@@ -81,14 +102,22 @@ def test_automatic_choice():
                          (k // 2,) * 4)
 
     big, small = shape(256, 256, 14), shape(8, 8, 14)
-    assert pick_kernel(big, 132, gpu=True) in ("conv2d_gemm", "conv2d_gemm8")
+    fc = ConvShape((1, 2048, 1, 1), (1, 1000, 1, 1), (1000, 2048, 1, 1), 1, (0,) * 4)
+    assert pick_kernel(fc, 132, gpu=True) == "conv2d_gemv"
+    assert pick_kernel(fc, 2, gpu=False) == "conv2d_1x1"
+    assert pick_kernel(big, 132, gpu=True) == "conv2d_gemm"
     assert pick_kernel(small, 132, gpu=True) == "conv2d_3x3"
+    assert pick_kernel(shape(16, 96, 112, k=1), 132, gpu=True) == "conv2d_1x1"
     assert pick_kernel(shape(64, 64, 56), 132, gpu=True, forced="depthwise_1") != "depthwise_1"
     assert pick_kernel(shape(96, 96, 7, group=96), 132, gpu=True) == "depthwise_1"
     assert pick_kernel(shape(96, 96, 7, group=96), 2, gpu=False) == "depthwise"
-    # few output tiles on a large GPU: split over K, never below two K steps a slice
+    # few output tiles on a large GPU: split over K for about one work-group per compute
+    # unit, never below two K steps a slice
     kernel = pick_kernel(big, 132, gpu=True)
     split = pick_split(big, kernel, 132, gpu=True)
-    assert 1 < split <= big.gemm_steps // 2
+    assert split == 8  # 16 tiles of 64 pixels x 64 channels
+    few_steps = shape(128, 256, 2)  # 9 K steps
+    assert pick_split(few_steps, kernel, 132, gpu=True) == few_steps.gemm_steps // 2
+    assert pick_split(shape(256, 256, 2), kernel, 132, gpu=True) == 32  # at most 32 slices
     assert pick_split(big, kernel, 132, gpu=False) == 1
     assert pick_split(big, kernel, 132, gpu=True, forced=1000) == big.gemm_steps

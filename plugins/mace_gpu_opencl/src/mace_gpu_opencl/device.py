@@ -200,24 +200,49 @@ def select_device(cl: Any) -> Any:
 
 
 class GpuRuntime:
-    """One OpenCL context and in-order profiling queue for the process, with the program
-    cache and the tuner shared by every session."""
+    """One OpenCL context for the process, with the program cache and the tuner shared by
+    every session, and two in-order queues: a plain one, and one with profiling for the
+    launches that are timed (tuning, splitting, traces). ``queue`` is the one in use;
+    :meth:`use_queue` switches after the other has finished, so order is kept."""
 
     def __init__(self, cl: Any, device: Any) -> None:
         from mace_gpu_opencl.programs import ProgramCache
+        from mace_gpu_opencl.rawcl import make_raw
         from mace_gpu_opencl.tuning import Tuner
 
         self.cl = cl
         self.device = device
         self.context = cl.Context([device])
-        self.queue = cl.CommandQueue(
+        self.profiling_queue = cl.CommandQueue(
             self.context, device, properties=cl.command_queue_properties.PROFILING_ENABLE
         )
+        self.plain_queue = cl.CommandQueue(self.context, device)
+        self.queue = self.plain_queue
+        self.queue_ptr = self.queue.int_ptr
+        # every launch on the profiling queue (MACE_GPU_PROFILE_ALL=1)
+        self.profile_all = os.environ.get("MACE_GPU_PROFILE_ALL", "0") == "1"
+        self.raw = make_raw(cl)  # event-less enqueues on the plain queue (None: pyopencl's)
         self.info = describe(cl, device, self.context)
         self.programs = ProgramCache(self)
         self.tuner = Tuner(self.info)
         self.transfers: Counter[str] = Counter()  # host<->device copies and conversions
         self.trace: list[Any] | None = None  # a list collects every launch (LaunchRecord)
+        # flush the queue every this many launches, or when this many seconds passed since
+        # the last flush (0: never; the driver submits on its own)
+        self.flush_every = int(os.environ.get("MACE_GPU_FLUSH_EVERY", "0") or 0)
+        self.flush_interval = float(os.environ.get("MACE_GPU_FLUSH_US", "0") or 0) * 1e-6
+        self.launches = 0
+        self.last_flush = 0.0
+
+    def use_queue(self, profiling: bool) -> Any:
+        """The queue for the next command: the profiling one when asked (or always with
+        ``profile_all``), else the plain one; switching waits for the other to finish."""
+        want = self.profiling_queue if profiling or self.profile_all else self.plain_queue
+        if want is not self.queue:
+            self.queue.finish()
+            self.queue = want
+            self.queue_ptr = want.int_ptr
+        return want
 
     def finish(self) -> None:
         self.queue.finish()

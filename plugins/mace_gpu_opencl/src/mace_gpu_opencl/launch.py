@@ -5,11 +5,13 @@ option ``gpu_kernel_time_limit_ms``, a launch is timed once whole; when it takes
 than the limit it is split into chunks of rows, enqueued with global offsets and a queue
 flush between them, so the GPU can be preempted (e.g. for UI work) between chunks. Chunks
 aim at ``SAFETY`` times the limit; while calibrating, a run whose slowest chunk still
-exceeds the limit shrinks the chunks again.
+exceeds the limit shrinks the chunks again. A kernel measured under the limit then runs
+like any other launch (plain queue, no event).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +77,16 @@ class Launcher:
     the previous launch's (OpenCL keeps them on the kernel object), scalars go through
     typed packing (``set_scalar_arg_dtypes``), and the rounded global size and local size
     of each global size are resolved once (again after the tuner's table changes).
-    ``fixed_local`` pins the local size (kernels written for one work-group shape).
+    ``fixed_local`` pins the local size (kernels written for one work-group shape);
+    ``internal`` launches (uploads) use the heuristic local size and are neither tuned nor
+    traced, like the copies they stand for.
     """
 
     def __init__(self, runtime: GpuRuntime, kernel: Any, name: str, variant: str,
                  time_limit_ms: float | None = None, tuning: int = 0,
-                 fixed_local: tuple[int, ...] | None = None) -> None:
+                 fixed_local: tuple[int, ...] | None = None, internal: bool = False) -> None:
         self.runtime = runtime
+        self.internal = internal
         self.kernel = kernel
         self.name = name
         self.variant = variant
@@ -96,7 +101,8 @@ class Launcher:
         self._rows = 0
         self._args: list[Any] | None = None
         self._typed = False
-        self._plans: dict[tuple[int, ...], tuple[int, tuple[int, ...], Any]] = {}
+        self._plans: dict[tuple[int, ...], tuple[Any, ...]] = {}
+        self._kernel_ptr = kernel.int_ptr
 
     @property
     def last_chunks(self) -> list[Chunk]:
@@ -122,6 +128,8 @@ class Launcher:
         if self.fixed_local is not None:
             return self.fixed_local
         tuner = self.runtime.tuner
+        if self.internal:
+            return tuner.heuristic(gws, self.max_work_group)
         key = tuner.key(self.name, self.variant, gws)
         if tuner.recording is not None:
             tuner.recording.add(key)
@@ -130,18 +138,26 @@ class Launcher:
         found, local = tuner.lookup(key)
         return local if found else tuner.heuristic(gws, self.max_work_group)
 
-    def _plan(self, gws: tuple[int, ...]) -> tuple[tuple[int, ...], Any]:
-        """(global size rounded to the local size, local size) for ``gws``."""
+    def _plan(self, given: Any) -> tuple[Any, ...]:
+        """(global size with every dimension >= 1, that rounded up to the local size, the
+        local size, and both as C arrays for the raw enqueue) for the global size
+        ``given``; cached per global size until the tuner's table changes."""
         tuner = self.runtime.tuner
-        plan = self._plans.get(gws)
+        key = given if isinstance(given, tuple) else tuple(given)
+        plan = self._plans.get(key)
         if plan is not None and plan[0] == tuner.version and tuner.recording is None:
-            return plan[1], plan[2]
+            return plan
+        gws = tuple(max(int(g), 1) for g in key)
         local = self.local_size(gws)
         rounded = gws if local is None else tuple(
             round_up(g, lx) for g, lx in zip(gws, local, strict=True))
-        if not self.tuning or tuner.key(self.name, self.variant, gws) in tuner.tuned:
-            self._plans[gws] = (tuner.version, rounded, local)
-        return rounded, local
+        raw = self.runtime.raw
+        plan = (tuner.version, gws, rounded, local, raw and raw.sizes(rounded),
+                raw and raw.sizes(local))
+        if self.internal or not self.tuning or tuner.key(self.name, self.variant,
+                                                         gws) in tuner.tuned:
+            self._plans[key] = plan
+        return plan
 
     def _enqueue(self, gws: Sequence[int], local: Sequence[int] | None,
                  offset: Sequence[int] | None = None) -> Any:
@@ -153,25 +169,50 @@ class Launcher:
                                           None if offset is None else tuple(offset))
 
     def _time_once(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> float:
+        self.runtime.use_queue(True)
         event = self._enqueue(gws, local)
         event.wait()
         return event_ms(event)
 
     # -- running ----------------------------------------------------------------------
     def __call__(self, gws: Sequence[int], args: list[Any]) -> None:
-        gws = tuple(max(int(g), 1) for g in gws)
         self.set_args(args)
-        rounded, local = self._plan(gws)
-        if self.time_limit_ms:
+        _, gws, rounded, local, raw_gws, raw_local = self._plan(gws)
+        runtime = self.runtime
+        traced = runtime.trace is not None and not self.internal
+        if self.time_limit_ms and (traced or self._needs_timing(gws)):
+            runtime.use_queue(True)
             self._launch_limited(gws, local)
         else:
             self._chunks = None
             self._rows = gws[-1]
-            self._event = self.runtime.cl.enqueue_nd_range_kernel(
-                self.runtime.queue, self.kernel, rounded, local)
-        if self.runtime.trace is not None:
-            self.runtime.trace.append(
+            queue = runtime.use_queue(traced)
+            if runtime.raw is not None and queue is runtime.plain_queue:
+                self._event = None
+                runtime.raw(runtime.queue_ptr, self._kernel_ptr, len(rounded), raw_gws,
+                            raw_local)
+            else:
+                self._event = runtime.cl.enqueue_nd_range_kernel(queue, self.kernel,
+                                                                 rounded, local)
+            if runtime.flush_every:
+                runtime.launches += 1
+                if runtime.launches % runtime.flush_every == 0:
+                    queue.flush()
+            elif runtime.flush_interval:
+                now = time.perf_counter()
+                if now - runtime.last_flush >= runtime.flush_interval:
+                    queue.flush()
+                    runtime.last_flush = now
+        if traced:
+            runtime.trace.append(
                 LaunchRecord(self.name, self.variant, gws, local, list(self.last_chunks)))
+
+    def _needs_timing(self, gws: tuple[int, ...]) -> bool:
+        """Whether a launch under the time limit goes through the timed path: its first
+        launch (measured), and every launch of a kernel that is split. One measured under
+        the limit runs like any other launch from then on."""
+        state = self.splits.get(gws)
+        return state is None or (state.rows is not None and state.rows < gws[-1])
 
     def _launch_limited(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> None:
         limit = self.time_limit_ms

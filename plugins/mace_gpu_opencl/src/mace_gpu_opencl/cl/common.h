@@ -84,3 +84,22 @@ inline float4 activate(float4 v, int act, float a, float b) {
     default: return v;
     }
 }
+
+/* The argument list of the convolution kernels (conv2d.cl, conv_gemm.cl): input, filters,
+ * bias, output, geometry, fused activation; and the four-input-channel update of a float4
+ * accumulator from input texel v and filter rows w0..w3. */
+#define CONV_ARGS                                                                         \
+    TIN in, int in_pitch, int in_h, int in_w, int in_c, WPTR filter,                      \
+        __global const float4 *bias, TOUT out, int out_pitch, int out_h, int out_w,       \
+        int out_c, int rows, int kh, int kw, int sh, int sw, int pt, int pl, int dh,      \
+        int dw, int group, int act, float a0, float a1
+
+#define CONV_PASS                                                                         \
+    in, in_pitch, in_h, in_w, in_c, filter, bias, out, out_pitch, out_h, out_w, out_c,    \
+        rows, kh, kw, sh, sw, pt, pl, dh, dw, group, act, a0, a1
+
+#define ACCUMULATE(acc, v)                                                                \
+    acc += (v).x * w0;                                                                    \
+    acc += (v).y * w1;                                                                    \
+    acc += (v).z * w2;                                                                    \
+    acc += (v).w * w3;

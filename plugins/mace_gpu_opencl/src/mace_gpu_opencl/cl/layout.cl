@@ -125,3 +125,17 @@ __kernel void pad(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
     }
     STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
 }
+
+/* A host array uploaded as is (plain float32, row-major view n, c, h, w) -> storage texels,
+ * padding lanes zero. Global size: output grid. */
+__kernel void from_nchw(__global const float *src, TOUT out, int out_pitch, VIEW_ARGS(on)) {
+    OUT_COORDS
+    const int plane = on_h * on_w;
+    const int base = (n * on_c + cb * 4) * plane + h * on_w + w;
+    const int valid = on_c - cb * 4;
+    float4 v = (float4)(src[base], 0.0f, 0.0f, 0.0f);
+    if (valid > 1) v.y = src[base + plane];
+    if (valid > 2) v.z = src[base + 2 * plane];
+    if (valid > 3) v.w = src[base + 3 * plane];
+    STORE(out, out_pitch, x, y, v);
+}

@@ -131,6 +131,8 @@ class OpEnv:
         self.storage = IMAGE if self.config.storage == IMAGE and fits else BUFFER
         self.variant = f"{self.storage}-{'fp16' if self.half else 'fp32'}"
         self._staging: dict[int, GpuTensor] = {}
+        self._uploads: dict[int, tuple[Any, Any, GpuTensor, Launcher]] = {}
+        self._pending: dict[int, Any] = {}
         self.download = [self._needs_host(name, options) for name in node.outputs]
 
     def _needs_host(self, name: str, options: dict[str, Any]) -> bool:
@@ -143,12 +145,13 @@ class OpEnv:
         return not all(gpu_accepts(c, self.graph) for c in readers)
 
     # -- programs ---------------------------------------------------------------------
-    def launcher(self, family: str, name: str,
-                 fixed_local: tuple[int, ...] | None = None) -> Launcher:
+    def launcher(self, family: str, name: str, fixed_local: tuple[int, ...] | None = None,
+                 internal: bool = False) -> Launcher:
         program = self.runtime.programs.get(family, self.storage, self.half)
         kernel = self.runtime.cl.Kernel(program, name)
-        return Launcher(self.runtime, kernel, name, self.variant, self.config.time_limit_ms,
-                        self.config.tuning, fixed_local)
+        limit = None if internal else self.config.time_limit_ms
+        return Launcher(self.runtime, kernel, name, self.variant, limit,
+                        0 if internal else self.config.tuning, fixed_local, internal)
 
     # -- tensors ----------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:
@@ -162,10 +165,28 @@ class OpEnv:
                 return value
             converted = value.to_storage(self.storage, staging)
         else:
-            host = np.asarray(value, dtype=np.float32)
-            converted = GpuTensor.upload(self.runtime, host, self.storage, self.half, staging)
+            converted = self._upload(np.asarray(value, dtype=np.float32), index)
         self._staging[index] = converted
         return converted
+
+    def _upload(self, host: np.ndarray, index: int) -> GpuTensor:
+        """A host array as a GpuTensor: copied as is (no host-side repacking, not waited
+        for) into a staging buffer, then scattered into texels by ``from_nchw``."""
+        up = self._uploads.get(index)
+        if up is None or up[0] != host.shape:
+            out = GpuTensor.empty(self.runtime, host.shape, self.storage, self.half)
+            launch = self.launcher("layout", "from_nchw", internal=True)
+            up = (host.shape, self.scratch(max(host.nbytes, 4)), out, launch)
+            self._uploads[index] = up
+        _, staging, out, launch = up
+        cl = self.runtime.cl
+        self.runtime.transfers["upload"] += 1
+        # the event (which holds the host array) is kept until the next upload: dropping
+        # it would wait for the copy
+        self._pending[index] = cl.enqueue_copy(self.runtime.queue, staging,
+                                               np.ascontiguousarray(host), is_blocking=False)
+        launch(out.grid, [staging, *view_args(out)])
+        return out
 
     def output(self, shape: Sequence[int] | None = None, index: int = 0) -> GpuTensor:
         """Preallocated memory for output ``index`` (reused by every run)."""
