@@ -1,69 +1,45 @@
-/* Fused activations, with the formulas of mace_core/ops/fused_activation.py in float32.
- *
- * Comparisons are written so that NaN passes through unchanged, as with numpy. The
- * branch-free ones vectorise; Sigmoid and Tanh call libm per element.
+/* Fused activations, with the formulas of mace_core/ops/fused_activation.py in float32:
+ * the loops of activation_body.h compiled for each ISA (AVX-512, AVX2 + FMA, and the
+ * baseline: SSE2 on x86-64, NEON on aarch64), picked by the caller's ISA id.
  */
 #include <math.h>
+#include <stdint.h>
 
 #include "internal.h"
 
-float mc_act_one(const mc_act *act, float v) {
-    switch (act->kind) {
-    case MC_ACT_RELU: return v < 0.0f ? 0.0f : v;
-    case MC_ACT_CLIP: v = v < act->a ? act->a : v; return v > act->b ? act->b : v;
-    case MC_ACT_LEAKY_RELU: return v >= 0.0f ? v : v * act->a;
-    case MC_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
-    case MC_ACT_TANH: return tanhf(v);
-    case MC_ACT_HARD_SIGMOID: {
-        float r = v * act->a + act->b;
-        r = r < 0.0f ? 0.0f : r;
-        return r > 1.0f ? 1.0f : r;
-    }
-    case MC_ACT_HARD_SWISH: {
-        float r = v / 6.0f + 0.5f;
-        r = r < 0.0f ? 0.0f : r;
-        return v * (r > 1.0f ? 1.0f : r);
-    }
-    case MC_ACT_SWISH: return v / (1.0f + expf(-act->a * v));
-    default: return v;
-    }
-}
+#define ACT_NAME(name) name##_base
+#define ACT_TARGET
+#include "activation_body.h"
+#undef ACT_NAME
+#undef ACT_TARGET
 
-void mc_act_apply(const mc_act *act, const float *x, float *y, long n) {
-    const float a = act->a, b = act->b;
-    switch (act->kind) {
-    case MC_ACT_NONE:
-        if (x != y)
-            for (long i = 0; i < n; i++) y[i] = x[i];
-        return;
-    case MC_ACT_RELU:
-        for (long i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
-        return;
-    case MC_ACT_CLIP:
-        for (long i = 0; i < n; i++) {
-            float v = x[i] < a ? a : x[i];
-            y[i] = v > b ? b : v;
-        }
-        return;
-    case MC_ACT_LEAKY_RELU:
-        for (long i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : x[i] * a;
-        return;
-    case MC_ACT_HARD_SIGMOID:
-        for (long i = 0; i < n; i++) {
-            float r = x[i] * a + b;
-            r = r < 0.0f ? 0.0f : r;
-            y[i] = r > 1.0f ? 1.0f : r;
-        }
-        return;
-    case MC_ACT_HARD_SWISH:
-        for (long i = 0; i < n; i++) {
-            float r = x[i] / 6.0f + 0.5f;
-            r = r < 0.0f ? 0.0f : r;
-            y[i] = x[i] * (r > 1.0f ? 1.0f : r);
-        }
-        return;
-    default:
-        for (long i = 0; i < n; i++) y[i] = mc_act_one(act, x[i]);
+#ifdef MC_X86
+#define ACT_NAME(name) name##_avx2
+#define ACT_TARGET MC_TARGET_AVX2
+#include "activation_body.h"
+#undef ACT_NAME
+#undef ACT_TARGET
+
+#define ACT_NAME(name) name##_avx512
+#define ACT_TARGET MC_TARGET_AVX512
+#include "activation_body.h"
+#undef ACT_NAME
+#undef ACT_TARGET
+#endif
+
+void mc_act_apply(const mc_act *act, int isa, const float *x, float *y, long n) {
+    if (act->kind == MC_ACT_NONE && x == y) return;
+#ifdef MC_X86
+    if (isa == MC_ISA_AVX512) {
+        act_run_avx512(act->kind, act->a, act->b, x, y, n);
         return;
     }
+    if (isa == MC_ISA_AVX2) {
+        act_run_avx2(act->kind, act->a, act->b, x, y, n);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    act_run_base(act->kind, act->a, act->b, x, y, n);
 }

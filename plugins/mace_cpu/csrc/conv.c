@@ -5,6 +5,8 @@
  *   depthwise  C groups of one input channel: direct kernels in depthwise.c
  *   gemm1x1    1x1, stride 1, no padding: Y[M, H*W] = W[M, C] x X[C, H*W] straight on NCHW;
  *              the micro-kernel reads X's rows in place (no packing)
+ *   skinny1x1  the same on small images (AVX-512, see skinny_pays): Y^T = X^T W^T with the
+ *              pixels as rows and output channels in the vectors (gemm_skinny.c)
  *   shifted    any other stride-1 conv: the input is zero-padded once to Hp x Wp; then the
  *              row of tap (c, ky, kx) of the column matrix is the padded plane c shifted by
  *              ky*dh*Wp + kx*dw, so the micro-kernel reads it in place too. Outputs are
@@ -23,8 +25,8 @@
 
 #include "internal.h"
 
-enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3 };
-static const char *k_algo_names[] = {"depthwise", "gemm1x1", "shifted", "im2col"};
+enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3, ALGO_SKINNY = 4 };
+static const char *k_algo_names[] = {"depthwise", "gemm1x1", "shifted", "im2col", "skinny1x1"};
 
 struct mc_conv {
     mc_conv_params p;
@@ -35,13 +37,11 @@ struct mc_conv {
     size_t apack_group;
     float *w;            /* depthwise: weights as given (M x kh x kw) */
     float *bias;         /* M floats, zeros when the node has none */
+    mc_dw_plan *dw;      /* depthwise: kernel choice, tap offsets, mask table */
     long *koff;          /* gemm1x1, shifted: offset of GEMM row k in the (padded) image */
     int hp, wp;          /* shifted: padded input size */
 };
 
-/* Implemented in depthwise.c. */
-int mc_depthwise_run(const mc_conv_params *p, int isa, const float *w, const float *bias,
-                     mc_threads *t, const float *x, float *y);
 
 static int valid_params(const mc_conv_params *p) {
     if (p->n <= 0 || p->c <= 0 || p->h <= 0 || p->w <= 0 || p->m <= 0 || p->kh <= 0 ||
@@ -49,6 +49,17 @@ static int valid_params(const mc_conv_params *p) {
         p->dw <= 0 || p->group <= 0 || p->pt < 0 || p->pl < 0)
         return 0;
     return p->c % p->group == 0 && p->m % p->group == 0;
+}
+
+/* Whether a 1x1 conv runs better with pixels as rows (gemm_skinny.c): when its pixels fill
+ * the main GEMM's 32-wide vectors worse than pixel rows of 8 and channel vectors of 32 do,
+ * counting the transposing store (worth about 12 steps of K) against the latter. */
+static int skinny_pays(const mc_conv_params *p) {
+    const double pixels = (double)p->h * p->w;
+    double main = pixels <= 16 ? pixels / 20.0 : pixels / MC_ROUND_UP((long)pixels, 32);
+    double skinny = pixels / MC_ROUND_UP((long)pixels, 8) * p->m / MC_ROUND_UP(p->m, 32) /
+                    (1.0 + 12.0 / p->c);
+    return skinny > main;
 }
 
 mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const float *bias,
@@ -70,7 +81,8 @@ mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const floa
         plan->algo = ALGO_DEPTHWISE;
         size_t size = sizeof(float) * (size_t)p->m * p->kh * p->kw;
         plan->w = mc_aligned_alloc(size);
-        if (!plan->w) goto fail;
+        plan->dw = mc_dw_plan_create(p, isa);
+        if (!plan->w || !plan->dw) goto fail;
         memcpy(plan->w, weight, size);
         return plan;
     }
@@ -79,6 +91,12 @@ mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const floa
     plan->algo = pointwise                    ? ALGO_GEMM1X1
                  : p->sh == 1 && p->sw == 1 ? ALGO_SHIFTED
                                             : ALGO_IM2COL;
+    if (pointwise && p->group == 1 && mc_skinny_supported(isa) && skinny_pays(p)) {
+        plan->algo = ALGO_SKINNY; /* W^T (C x M) packed in 32-channel slivers */
+        plan->apack = mc_skinny_pack(weight, 1, plan->k, plan->k, p->m);
+        if (!plan->apack) goto fail;
+        return plan;
+    }
     if (plan->algo != ALGO_IM2COL) { /* tap (c, ky, kx) of the (padded) image */
         plan->koff = malloc(sizeof(long) * (size_t)plan->k);
         if (!plan->koff) goto fail;
@@ -105,6 +123,7 @@ void mc_conv_destroy(mc_conv *plan) {
     if (!plan) return;
     mc_aligned_free(plan->apack);
     mc_aligned_free(plan->w);
+    mc_dw_plan_destroy(plan->dw);
     mc_aligned_free(plan->bias);
     free(plan->koff);
     free(plan);
@@ -209,29 +228,48 @@ static void crop_task(void *raw, long task, int tid) {
 }
 
 static void run_planes(mc_threads *t, mc_task_fn fn, const mc_conv *plan, const float *src,
-                       float *dst, long planes) {
-    plane_job j = {plan, src, dst, planes, MC_CEIL_DIV(planes, 4L * mc_threads_n(t))};
-    mc_parallel(t, MC_CEIL_DIV(planes, j.per_task), fn, &j);
+                       float *dst, long planes, long plane_floats) {
+    int threads = mc_threads_for(t, 8.0 * (double)planes * plane_floats * MC_NS_PER_BYTE);
+    plane_job j = {plan, src, dst, planes, MC_CEIL_DIV(planes, 4L * threads)};
+    mc_parallel(t, threads, MC_CEIL_DIV(planes, j.per_task), fn, &j);
 }
 
 /* -- run -------------------------------------------------------------------------------- */
 int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y) {
     const mc_conv_params *p = &plan->p;
     if (!mc_isa_get(plan->isa_id)) return MC_ERR_ISA;
+    if (plan->algo == ALGO_SKINNY) {
+        const long pixels = (long)p->h * p->w;
+        const mc_act act = {p->act, p->act_a, p->act_b};
+        mc_op_begin(t);
+        int rc = MC_OK;
+        for (int b = 0; b < p->n && rc == MC_OK; b++)
+            rc = mc_skinny_run(t, plan->isa_id, (int)pixels, p->m, p->c,
+                               x + (long)b * p->c * pixels, 1, pixels, plan->apack, plan->bias,
+                               &act, y + (long)b * p->m * pixels, 1, pixels);
+        mc_op_end(t);
+        return rc;
+    }
     if (plan->algo == ALGO_DEPTHWISE) {
         mc_op_begin(t);
-        int rc = mc_depthwise_run(p, plan->isa_id, plan->w, plan->bias, t, x, y);
+        int rc = mc_depthwise_run(p, plan->dw, plan->isa_id, plan->w, plan->bias, t, x, y);
         mc_op_end(t);
         return rc;
     }
     int nsub = p->n * p->group;
-    mc_gemm_sub *subs = calloc((size_t)nsub, sizeof *subs);
-    image_src *imgs = calloc((size_t)nsub, sizeof *imgs);
+    mc_gemm_sub sub_stack[4];  /* one image, few groups: no allocation per run */
+    image_src img_stack[4];
+    const int heap = nsub > 4;
+    mc_gemm_sub *subs = heap ? calloc((size_t)nsub, sizeof *subs) : sub_stack;
+    image_src *imgs = heap ? calloc((size_t)nsub, sizeof *imgs) : img_stack;
     if (!subs || !imgs) {
-        free(subs);
-        free(imgs);
+        if (heap) {
+            free(subs);
+            free(imgs);
+        }
         return MC_ERR_NOMEM;
     }
+    memset(subs, 0, sizeof *subs * (size_t)nsub);
     mc_op_begin(t);
     const int shifted = plan->algo == ALGO_SHIFTED;
     const long out_plane = (long)p->oh * (shifted ? plan->wp : p->ow);
@@ -250,7 +288,7 @@ int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y) {
             rc = MC_ERR_NOMEM;
             goto done;
         }
-        run_planes(t, pad_task, plan, x, xpad, planes);
+        run_planes(t, pad_task, plan, x, xpad, planes, in_plane);
         memset(xpad + (size_t)planes * in_plane, 0, sizeof(float) * slack);
         xin = xpad;
     }
@@ -273,10 +311,12 @@ int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y) {
         }
     mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, {p->act, p->act_a, p->act_b}};
     rc = mc_gemm_job(t, plan->isa, plan->mg, (int)out_plane, plan->k, nsub, subs, &ep);
-    if (rc == MC_OK && shifted) run_planes(t, crop_task, plan, yout, y, (long)p->n * p->m);
+    if (rc == MC_OK && shifted) run_planes(t, crop_task, plan, yout, y, (long)p->n * p->m, out_plane);
 done:
     mc_op_end(t);
-    free(subs);
-    free(imgs);
+    if (heap) {
+        free(subs);
+        free(imgs);
+    }
     return rc;
 }

@@ -1,13 +1,20 @@
 /* Depthwise convolution (group == C, one input channel per group, any multiplier M / C).
  *
- * 3x3 with dilation 1 and equal strides 1 or 2 (MobileNet's case) has a direct kernel that
- * computes each output pixel from three input rows (on x86 hand-written in
- * depthwise_x86.c: AVX-512 strides 1 and 2, AVX2 stride 1); every other geometry
- * accumulates tap by tap. Bias is the initial value; ReLU / Clip are fused in the x86
- * kernels, other activations run on each finished plane. The portable plane kernels
- * (depthwise_body.h) are compiled once per ISA; threads split the planes.
+ * The plan (made with the conv's) picks per geometry:
+ *   3x3 rows  3x3, dilation 1, equal strides 1 or 2 on planes at least 16 wide (and any
+ *             stride-2 one): each output row from three input rows (on x86 hand-written in
+ *             depthwise_x86.c: AVX-512 strides 1 and 2, AVX2 stride 1; elsewhere the
+ *             portable loops of depthwise_body.h)
+ *   flat      stride 1, output as wide as the input (AVX-512 / AVX2): the whole plane as
+ *             one run of vectors, taps read in place under a per-op mask table
+ *   grid      other strides 1 / 2 and kernel sizes: a padded, phase-split copy of each
+ *             plane, then the same flat loop (depthwise_grid.c)
+ *   general   anything else: tap by tap over output rows.
+ * Bias is the initial value; ReLU / Clip are fused, other activations run on each finished
+ * plane. Threads split the planes.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -41,18 +48,72 @@ typedef struct {
     const float *x, *w, *bias;
     float *y;
     mc_threads *t;
+    int isa;
     dw3x3_fn fast;       /* NULL when the geometry needs the general kernel */
     dw_fn general;
     mc_dw3x3_clamp_fn fast_isa; /* hand-written 3x3 kernel with the clamp fused, or NULL */
+    int loops;           /* LOOPS_*: the flat or grid kernels of depthwise_grid.c */
+    mc_dw_grid_ops_t ops;
+    const mc_dw_grid *geo;
+    const long *toff;    /* flat */
+    const uint16_t *masks;
     long planes_per_task, planes;
     int failed;
 } dw_job;
+
+enum { LOOPS_NONE = 0, LOOPS_FLAT = 1, LOOPS_GRID = 2 };
+
+/* Planes [first, last) with the flat or grid loops. */
+static void loop_planes(dw_job *j, long first, long last, int tid, float lo, float hi) {
+    const mc_conv_params *p = j->p;
+    const mc_dw_grid *g = j->geo;
+    const int mult = p->m / p->c, ntaps = p->kh * p->kw, flat = j->loops == LOOPS_FLAT;
+    const int direct = flat || g->g == p->ow;
+    const long in_plane = (long)p->h * p->w, out_plane = (long)p->oh * p->ow;
+    float *buf = NULL, *tmp = NULL;
+    if (!flat) {
+        buf = mc_ws_get(j->t, tid, MC_WS_A, sizeof(float) * (size_t)g->scratch);
+        tmp = direct ? NULL : mc_ws_get(j->t, tid, MC_WS_B, sizeof(float) * (size_t)g->nq);
+        if (!buf || (!direct && !tmp)) {
+            __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        memset(buf + g->filled, 0, sizeof(float) * (size_t)(g->scratch - g->filled));
+    }
+    mc_act act = {p->act, p->act_a, p->act_b};
+    const int clamp = act.kind == MC_ACT_RELU || act.kind == MC_ACT_CLIP;
+    for (long plane = first; plane < last; plane++) {
+        long b = plane / p->m;
+        int m = (int)(plane % p->m);
+        const float *x = j->x + (b * p->c + m / mult) * in_plane, *k = j->w + (long)m * ntaps;
+        float *y = j->y + plane * out_plane;
+        if (flat) {
+            j->ops.flat(x, j->toff, j->masks, k, ntaps, j->bias[m], lo, hi, y, out_plane);
+        } else {
+            j->ops.fill(p, g, x, buf);
+            j->ops.grid(buf, g->toff, NULL, k, ntaps, j->bias[m], lo, hi, direct ? y : tmp,
+                        direct ? out_plane : g->nq);
+            if (!direct) j->ops.crop(p, g, tmp, y);
+        }
+        if (!clamp && act.kind != MC_ACT_NONE) mc_act_apply(&act, j->isa, y, y, out_plane);
+    }
+}
 
 static void dw_task(void *raw, long task, int tid) {
     dw_job *j = raw;
     const mc_conv_params *p = j->p;
     const int mult = p->m / p->c, khw = p->kh * p->kw;
     const long in_plane = (long)p->h * p->w, out_plane = (long)p->oh * p->ow;
+    mc_act act = {p->act, p->act_a, p->act_b};
+    const int clamp = act.kind == MC_ACT_RELU || act.kind == MC_ACT_CLIP;
+    const float lo = act.kind == MC_ACT_CLIP ? act.a : (clamp ? 0.0f : -INFINITY);
+    const float hi = act.kind == MC_ACT_CLIP ? act.b : INFINITY;
+    long first = task * j->planes_per_task;
+    long last = MC_MIN(j->planes, first + j->planes_per_task);
+    if (j->loops) {
+        loop_planes(j, first, last, tid, lo, hi);
+        return;
+    }
     float *zero = NULL;
     if (j->fast) {
         zero = mc_ws_get(j->t, tid, MC_WS_MISC, sizeof(float) * (size_t)p->w);
@@ -62,12 +123,6 @@ static void dw_task(void *raw, long task, int tid) {
         }
         memset(zero, 0, sizeof(float) * (size_t)p->w);
     }
-    mc_act act = {p->act, p->act_a, p->act_b};
-    const int clamp = act.kind == MC_ACT_RELU || act.kind == MC_ACT_CLIP;
-    const float lo = act.kind == MC_ACT_CLIP ? act.a : (clamp ? 0.0f : -INFINITY);
-    const float hi = act.kind == MC_ACT_CLIP ? act.b : INFINITY;
-    long first = task * j->planes_per_task;
-    long last = MC_MIN(j->planes, first + j->planes_per_task);
     for (long plane = first; plane < last; plane++) {
         long b = plane / p->m;
         int m = (int)(plane % p->m);
@@ -81,12 +136,54 @@ static void dw_task(void *raw, long task, int tid) {
         } else {
             j->general(p, x, j->w + (long)m * khw, j->bias[m], y);
         }
-        if (act.kind != MC_ACT_NONE) mc_act_apply(&act, y, y, out_plane);
+        if (act.kind != MC_ACT_NONE) mc_act_apply(&act, j->isa, y, y, out_plane);
     }
 }
 
-int mc_depthwise_run(const mc_conv_params *p, int isa, const float *w, const float *bias,
-                     mc_threads *t, const float *x, float *y) {
+struct mc_dw_plan {
+    int loops, prefer_rows;
+    mc_dw_grid geo;
+    long toff[MC_DW_GRID_TAPS]; /* flat */
+    uint16_t *masks;
+};
+
+mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa) {
+    mc_dw_plan *dp = calloc(1, sizeof *dp);
+    if (!dp) return NULL;
+    /* the 3x3 kernels (depthwise_x86.c, depthwise_body.h) fill their vectors on wide planes
+     * (and the AVX-512 stride-2 one beats the phase-split grid on any); the flat loops fill
+     * every vector on any plane */
+    dp->prefer_rows = p->ow >= 16 || p->sh == 2;
+    mc_dw_grid_ops_t ops;
+    mc_dw_grid_ops(isa, &ops);
+    const int lanes = isa == MC_ISA_AVX512 ? 16 : 8;
+    const long max_masks = 16384; /* 32 KB of masks at most */
+    int nvec = ops.flat ? mc_dw_flat_plan(p, lanes, dp->toff, NULL, max_masks) : 0;
+    if (nvec) {
+        dp->masks = malloc(sizeof(uint16_t) * (size_t)nvec * p->kh * p->kw);
+        if (!dp->masks) {
+            free(dp);
+            return NULL;
+        }
+        mc_dw_flat_plan(p, lanes, dp->toff, dp->masks, max_masks);
+        dp->loops = LOOPS_FLAT;
+        return dp;
+    }
+    if (p->sh == p->sw && (p->sh == 1 || p->sh == 2) && p->kh * p->kw <= MC_DW_GRID_TAPS) {
+        mc_dw_grid_plan(p, &dp->geo);
+        dp->loops = LOOPS_GRID;
+    }
+    return dp;
+}
+
+void mc_dw_plan_destroy(mc_dw_plan *dp) {
+    if (!dp) return;
+    free(dp->masks);
+    free(dp);
+}
+
+int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, const float *w,
+                     const float *bias, mc_threads *t, const float *x, float *y) {
     dw3x3_fn fast = dw3x3_plane_scalar;
     dw_fn general = dw_plane_scalar;
     mc_dw3x3_clamp_fn fast_s1 = NULL, fast_s2 = NULL;
@@ -107,14 +204,23 @@ int mc_depthwise_run(const mc_conv_params *p, int isa, const float *w, const flo
     int is3x3 = p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1 && p->sh == p->sw &&
                 (p->sh == 1 || p->sh == 2);
     if (p->ow > MC_DW_MAX_OW) fast_s1 = fast_s2 = NULL;
-    dw_job j = {p, x, w, bias, y, t, is3x3 ? fast : NULL, general,
-                is3x3 ? (p->sh == 1 ? fast_s1 : fast_s2) : NULL, 1, (long)p->n * p->m, 0};
-    int threads = mc_threads_n(t);
+    dw_job j = {p, x, w, bias, y, t, isa, is3x3 ? fast : NULL, general,
+                is3x3 ? (p->sh == 1 ? fast_s1 : fast_s2) : NULL};
+    j.planes = (long)p->n * p->m;
+    mc_dw_grid_ops(isa, &j.ops);
+    if (dp && dp->loops && !((j.fast_isa || j.fast) && dp->prefer_rows)) {
+        j.loops = dp->loops;
+        j.geo = &dp->geo;
+        j.toff = dp->toff;
+        j.masks = dp->masks;
+    }
     long out_plane = (long)p->oh * p->ow;
+    int threads = mc_threads_for(t, 2.0 * (double)j.planes * out_plane * p->kh * p->kw *
+                                        MC_NS_PER_DIRECT_FLOP);
     /* about 4 tasks per thread, but not below ~4K outputs per task */
     long per_task = MC_CEIL_DIV(j.planes, 4L * threads);
     long min_planes = MC_CEIL_DIV(4096L, out_plane);
     j.planes_per_task = MC_MAX(1, MC_MIN(MC_MAX(per_task, min_planes), j.planes));
-    mc_parallel(t, MC_CEIL_DIV(j.planes, j.planes_per_task), dw_task, &j);
+    mc_parallel(t, threads, MC_CEIL_DIV(j.planes, j.planes_per_task), dw_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }

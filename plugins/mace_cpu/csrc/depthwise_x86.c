@@ -65,7 +65,9 @@ MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
 }
 
 /* Stride 2: per input row, two pairs of loads (from 2*ox - pl and 2 floats further) and
- * three permutes give the even taps (kx = 0, 2) and the odd one (kx = 1). */
+ * three in-lane shuffles give the even taps (kx = 0, 2) and the odd one (kx = 1), in the
+ * lane order [2L, 2L+1, 8+2L, 9+2L] per 128-bit lane L (one cheap shuffle each instead of
+ * a two-source permute); one permute restores the order before the store. */
 MC_TARGET_AVX512 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x,
                                         const float *k, float bias, float *y,
                                         const float *zero, float lo, float hi) {
@@ -78,9 +80,8 @@ MC_TARGET_AVX512 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x,
             mask[v][i] = (__mmask16)lane_range(-base - off[i], w - base - off[i], 16);
         mask[v][4] = (__mmask16)lane_range(0, ow - v * 16, 16);
     }
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                           28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i order = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14,
+                                            15);
     __m512 kv[9];
     for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
     const __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo),
@@ -89,21 +90,30 @@ MC_TARGET_AVX512 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x,
         float *yr = y + (long)oy * ow;
         const float *rows[3];
         for (int t = 0; t < 3; t++) rows[t] = row_or_zero(p, x, 2 * oy - p->pt + t, zero) - pl;
-        for (int v = 0; v < nvec; v++) {
-            const __mmask16 *m = mask[v];
-            __m512 acc = vb;
-            for (int t = 0; t < 3; t++) {
-                const float *r = rows[t] + 32 * v;
-                __m512 v0 = _mm512_maskz_loadu_ps(m[0], r);
-                __m512 v1 = _mm512_maskz_loadu_ps(m[1], r + 16);
-                __m512 u0 = _mm512_maskz_loadu_ps(m[2], r + 2);
-                __m512 u1 = _mm512_maskz_loadu_ps(m[3], r + 18);
-                acc = _mm512_fmadd_ps(kv[3 * t], _mm512_permutex2var_ps(v0, even, v1), acc);
-                acc = _mm512_fmadd_ps(kv[3 * t + 1], _mm512_permutex2var_ps(v0, odd, v1), acc);
-                acc = _mm512_fmadd_ps(kv[3 * t + 2], _mm512_permutex2var_ps(u0, even, u1), acc);
+        /* two output vectors at a time, one partial sum per kernel row: six independent
+         * FMA chains instead of one chain of nine */
+        for (int v0 = 0; v0 < nvec; v0 += 2) {
+            const int nv = nvec - v0 >= 2 ? 2 : 1;
+            __m512 acc[2][3];
+            for (int v = 0; v < nv; v++) {
+                const __mmask16 *m = mask[v0 + v];
+                for (int t = 0; t < 3; t++) {
+                    const float *r = rows[t] + 32 * (v0 + v);
+                    __m512 a0 = _mm512_maskz_loadu_ps(m[0], r);
+                    __m512 a1 = _mm512_maskz_loadu_ps(m[1], r + 16);
+                    __m512 b0 = _mm512_maskz_loadu_ps(m[2], r + 2);
+                    __m512 b1 = _mm512_maskz_loadu_ps(m[3], r + 18);
+                    __m512 s = _mm512_mul_ps(kv[3 * t], _mm512_shuffle_ps(a0, a1, 0x88));
+                    s = _mm512_fmadd_ps(kv[3 * t + 1], _mm512_shuffle_ps(a0, a1, 0xdd), s);
+                    acc[v][t] = _mm512_fmadd_ps(kv[3 * t + 2], _mm512_shuffle_ps(b0, b1, 0x88), s);
+                }
             }
-            acc = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc));
-            _mm512_mask_storeu_ps(yr + 16 * v, m[4], acc);
+            for (int v = 0; v < nv; v++) {
+                __m512 sum = _mm512_add_ps(_mm512_add_ps(vb, acc[v][0]),
+                                           _mm512_add_ps(acc[v][1], acc[v][2]));
+                sum = _mm512_permutexvar_ps(order, _mm512_min_ps(vhi, _mm512_max_ps(vlo, sum)));
+                _mm512_mask_storeu_ps(yr + 16 * (v0 + v), mask[v0 + v][4], sum);
+            }
         }
     }
 }

@@ -136,8 +136,8 @@ void mc_copy2_scalar(float *dst, const float *src, int lo, int hi, int count) {
  * Conv's epilogue (row bias, then none / ReLU / Clip) runs inside the micro-kernel. The
  * rest (alpha, column or full bias, other activations) runs here on the finished tile,
  * while it is in L1: `full` applies alpha, bias and activation, else the activation only. */
-static void epilogue(const mc_epilogue *ep, int full, const mc_gemm_sub *s, float *c, long ldc,
-                     int i0, int j0, int mr, int nr) {
+static void epilogue(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s, float *c,
+                     long ldc, int i0, int j0, int mr, int nr) {
     for (int r = 0; r < mr; r++) {
         float *row = c + (long)r * ldc;
         if (full) {
@@ -155,7 +155,7 @@ static void epilogue(const mc_epilogue *ep, int full, const mc_gemm_sub *s, floa
                 for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
             }
         }
-        if (ep->act.kind != MC_ACT_NONE) mc_act_apply(&ep->act, row, row, nr);
+        if (ep->act.kind != MC_ACT_NONE) mc_act_apply(&ep->act, isa, row, row, nr);
     }
 }
 
@@ -283,7 +283,8 @@ static void gemm_task(void *raw, long task, int tid) {
                         isa->ukr_rows(kc, as, bs, bkoff, cp, s->ldc, &tep);
                     else
                         isa->ukr(kc, as, bs, cp, s->ldc, &tep);
-                    if (last && post) epilogue(ep, !in_kernel, s, cp, s->ldc, i, jj, mr, nr);
+                    if (last && post) epilogue(ep, isa->id, !in_kernel, s, cp, s->ldc, i, jj, mr,
+                                           nr);
                 }
             }
         }
@@ -295,7 +296,7 @@ int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int 
     if (m <= 0 || n <= 0 || nsub <= 0) return MC_OK;
     if (k <= 0) return MC_ERR_ARG;
     const int MR = isa->mr, NR = isa->nr;
-    int threads = mc_threads_n(t);
+    int threads = mc_threads_for(t, 2.0 * m * (double)n * k * nsub * MC_NS_PER_GEMM_FLOP);
     long want = threads > 1 ? 3L * threads : 1;  /* a few tasks per thread for balance */
     int n_chunks = MC_CEIL_DIV(n, isa->nc);
     int m_chunks = 1;
@@ -312,6 +313,6 @@ int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int 
     j.mcs = MC_ROUND_UP(MC_CEIL_DIV(m, m_chunks), MR);
     j.n_chunks = MC_CEIL_DIV(n, j.ncs);
     j.m_chunks = MC_CEIL_DIV(m, j.mcs);
-    mc_parallel(t, (long)nsub * j.m_chunks * j.n_chunks, gemm_task, &j);
+    mc_parallel(t, threads, (long)nsub * j.m_chunks * j.n_chunks, gemm_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }

@@ -1,6 +1,8 @@
 /* The Gemm / MatMul op: Y[M,N] = act(alpha * op(A) op(B) + beta * bias), where op
  * transposes when asked. A constant B (a fully connected layer's weights) is packed once
- * when the plan is made; otherwise both operands are packed block by block per run.
+ * when the plan is made; otherwise both operands are packed block by block per run. A
+ * fully connected layer on a few rows (M <= 16, alpha 1, no bias or a column bias with
+ * beta 1) runs on the skinny kernel (gemm_skinny.c), where the ISA has it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@ struct mc_gemm {
     int isa_id;
     const mc_isa_info *isa;
     float *bpack; /* NULL: B comes with each run */
+    int skinny;   /* bpack is in the skinny kernel's layout */
 };
 
 static void b_strides(const mc_gemm_params *p, long *rs, long *cs) {
@@ -27,7 +30,17 @@ mc_gemm *mc_gemm_create(const mc_gemm_params *p, const float *b_const, int isa) 
     plan->p = *p;
     plan->isa_id = isa;
     plan->isa = info;
-    if (b_const) {
+    if (b_const && p->m <= 16 && p->alpha == 1.0f && mc_skinny_supported(isa) &&
+        (p->bias_kind == MC_BIAS_NONE || (p->bias_kind == MC_BIAS_COL && p->beta == 1.0f))) {
+        long rs, cs;
+        b_strides(p, &rs, &cs);
+        plan->skinny = 1;
+        plan->bpack = mc_skinny_pack(b_const, rs, cs, p->k, p->n);
+        if (!plan->bpack) {
+            free(plan);
+            return NULL;
+        }
+    } else if (b_const) {
         long rs, cs;
         b_strides(p, &rs, &cs);
         plan->bpack = mc_aligned_alloc(sizeof(float) * mc_packed_size(info, p->n, p->k,
@@ -52,6 +65,15 @@ int mc_gemm_run(const mc_gemm *plan, mc_threads *t, const float *a, const float 
     const mc_gemm_params *p = &plan->p;
     if (!mc_isa_get(plan->isa_id)) return MC_ERR_ISA;
     if ((!plan->bpack && !b) || (p->bias_kind != MC_BIAS_NONE && !bias)) return MC_ERR_ARG;
+    if (plan->skinny) {
+        const mc_act act = {p->act, p->act_a, p->act_b};
+        mc_op_begin(t);
+        int rc = mc_skinny_run(t, plan->isa_id, p->m, p->n, p->k, a, p->trans_a ? 1 : p->k,
+                               p->trans_a ? p->m : 1, plan->bpack,
+                               p->bias_kind == MC_BIAS_COL ? bias : NULL, &act, y, p->n, 1);
+        mc_op_end(t);
+        return rc;
+    }
     mc_gemm_sub s;
     memset(&s, 0, sizeof s);
     s.a = (mc_src){.kind = MC_SRC_DENSE, .p = a, .rs = p->trans_a ? 1 : p->k,

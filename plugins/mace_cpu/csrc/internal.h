@@ -3,6 +3,7 @@
 #define MACE_CPU_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mace_cpu.h"
 
@@ -95,9 +96,19 @@ void mc_ukr_rows_neon(int kc, const float *a, const float *b, const long *koff, 
 /* -- threads and workspace ---------------------------------------------------------------- */
 typedef void (*mc_task_fn)(void *ctx, long task, int tid);
 
-/* Runs fn(ctx, i, tid) for i in [0, ntasks) on the pool (t may be NULL: serial). */
-void mc_parallel(mc_threads *t, long ntasks, mc_task_fn fn, void *ctx);
+/* Runs fn(ctx, i, tid) for i in [0, ntasks) on up to `threads` threads of the pool
+ * (t may be NULL, threads <= 1: serial, on the caller). */
+void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *ctx);
 int mc_threads_n(const mc_threads *t); /* 1 for NULL */
+/* How many threads a job of `work_ns` nanoseconds (single-thread estimate) is worth: 1 for
+ * small jobs (waking a sleeping worker costs microseconds; one still spinning after the
+ * previous job is cheap to use), at most the pool's size. */
+int mc_threads_for(mc_threads *t, double work_ns);
+/* Rough single-thread speeds for those estimates: ns per flop of a GEMM-like kernel, of a
+ * direct (depthwise, pooling) kernel, and ns per byte moved by an elementwise one. */
+#define MC_NS_PER_GEMM_FLOP (1.0 / 150.0)
+#define MC_NS_PER_DIRECT_FLOP (1.0 / 40.0)
+#define MC_NS_PER_BYTE (1.0 / 20.0)
 /* Serialises ops on one pool (they share its workspace). Both accept NULL. */
 void mc_op_begin(mc_threads *t);
 void mc_op_end(mc_threads *t);
@@ -119,9 +130,8 @@ typedef struct {
     float a, b;
 } mc_act;
 
-/* y[i] = act(x[i]) for n elements (x may equal y). */
-void mc_act_apply(const mc_act *act, const float *x, float *y, long n);
-float mc_act_one(const mc_act *act, float v);
+/* y[i] = act(x[i]) for n elements (x may equal y), with the loops compiled for `isa`. */
+void mc_act_apply(const mc_act *act, int isa, const float *x, float *y, long n);
 
 /* -- depthwise ------------------------------------------------------------------------- */
 /* 3x3 plane kernels with the clamp fused (depthwise_x86.c), for rows up to MC_DW_MAX_OW. */
@@ -136,6 +146,50 @@ void mc_dw3x3s1_avx2(const mc_conv_params *p, const float *x, const float *k, fl
 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
                        float *y, const float *zero, float lo, float hi);
 #endif
+
+/* Flat depthwise loops (depthwise_grid.c): any kernel of up to MC_DW_GRID_TAPS taps and any
+ * dilation; "grid" for stride 1 or 2 (equal) on a padded copy of each plane, "flat" for
+ * stride 1 with OW == W, in place with a mask table. */
+#define MC_DW_GRID_TAPS 64
+typedef struct {
+    int g, rows, ntaps;  /* grid row stride, rows per phase plane, taps */
+    long plane, nq;      /* floats per phase plane; grid outputs (OH * g) */
+    long filled, scratch; /* floats written per plane; scratch floats with slack */
+    long toff[MC_DW_GRID_TAPS]; /* scratch offset of each tap */
+} mc_dw_grid;
+/* dst[q] = clamp(bias + sum_t k[t] * src[q + toff[t]], lo, hi) for q < nq; flat kernels
+ * load tap t of output vector v under masks[v * ntaps + t]. */
+typedef void (*mc_dw_loop_fn)(const float *src, const long *toff, const uint16_t *masks,
+                              const float *k, int ntaps, float bias, float lo, float hi,
+                              float *dst, long nq);
+typedef struct {
+    void (*fill)(const mc_conv_params *p, const mc_dw_grid *g, const float *x, float *buf);
+    void (*crop)(const mc_conv_params *p, const mc_dw_grid *g, const float *grid, float *y);
+    mc_dw_loop_fn grid, flat; /* flat: NULL where the ISA has none */
+} mc_dw_grid_ops_t;
+void mc_dw_grid_plan(const mc_conv_params *p, mc_dw_grid *g);
+void mc_dw_grid_ops(int isa, mc_dw_grid_ops_t *ops);
+/* The flat tap offsets and mask table (vectors of `lanes`; masks NULL: offsets only);
+ * returns the vector count, or 0 when the geometry does not suit (or needs more than
+ * max_masks masks). */
+int mc_dw_flat_plan(const mc_conv_params *p, int lanes, long *toff, uint16_t *masks,
+                    long max_masks);
+
+/* Depthwise convolution (depthwise.c): a plan made with the conv's plan, then runs. */
+typedef struct mc_dw_plan mc_dw_plan;
+mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa);
+void mc_dw_plan_destroy(mc_dw_plan *dp);
+int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, const float *w,
+                     const float *bias, mc_threads *t, const float *x, float *y);
+
+/* Skinny GEMM (gemm_skinny.c): few rows, a constant B packed as 32-wide K x 32 slivers.
+ * Y(i, j) = y[i * y_sr + j * y_sc] = act(sum_k a[i * a_sr + k * a_sk] * B(k, j) + bias[j]);
+ * y_sc == 1 (row-major) or y_sr == 1 (column-major, e.g. NCHW when rows are pixels). */
+int mc_skinny_supported(int isa);
+float *mc_skinny_pack(const float *src, long rs, long cs, int k, int n); /* B(k, j) = src[k*rs + j*cs] */
+int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
+                  long a_sk, const float *bpack, const float *bias, const mc_act *act,
+                  float *y, long y_sr, long y_sc);
 
 /* -- GEMM driver -------------------------------------------------------------------------- */
 /* Where an operand comes from:

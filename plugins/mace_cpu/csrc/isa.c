@@ -40,8 +40,8 @@ static const mc_isa_info k_isas[MC_ISA_COUNT] = {
 #endif
 };
 
-int mc_isa_supported(int isa) {
-    if (isa < 0 || isa >= MC_ISA_COUNT || k_isas[isa].ukr == NULL) return 0;
+static int detect(int isa) {
+    if (k_isas[isa].ukr == NULL) return 0;
 #ifdef MC_X86
     __builtin_cpu_init();
     if (isa == MC_ISA_AVX512) return __builtin_cpu_supports("avx512f") != 0;
@@ -49,6 +49,13 @@ int mc_isa_supported(int isa) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     return 1;
+}
+
+int mc_isa_supported(int isa) {
+    static int known[MC_ISA_COUNT]; /* 0: not checked yet, 1: no, 2: yes (checked per run) */
+    if (isa < 0 || isa >= MC_ISA_COUNT) return 0;
+    if (!known[isa]) known[isa] = detect(isa) ? 2 : 1;
+    return known[isa] == 2;
 }
 
 int mc_isa_best(void) {

@@ -22,7 +22,14 @@ enum mc_act_kind { MC_ACT_NONE = 0, MC_ACT_RELU = 1, MC_ACT_CLIP = 2, MC_ACT_LEA
 
 enum mc_bias_kind { MC_BIAS_NONE = 0, MC_BIAS_ROW = 1, MC_BIAS_COL = 2, MC_BIAS_FULL = 3 };
 
-enum mc_binop { MC_BIN_ADD = 0, MC_BIN_SUB = 1, MC_BIN_MUL = 2 };
+enum mc_binop { MC_BIN_ADD = 0, MC_BIN_SUB = 1, MC_BIN_MUL = 2, MC_BIN_DIV = 3 };
+
+/* Unary math for mc_unary, after the activations (mc_act_kind). */
+enum mc_unary_kind { MC_UN_NEG = 16, MC_UN_ABS = 17, MC_UN_SQRT = 18, MC_UN_EXP = 19,
+                     MC_UN_LOG = 20, MC_UN_RECIPROCAL = 21 };
+
+enum mc_reduce_kind { MC_REDUCE_SUM = 0, MC_REDUCE_MEAN = 1, MC_REDUCE_MAX = 2,
+                      MC_REDUCE_MIN = 3 };
 
 enum mc_pool_kind { MC_POOL_MAX = 0, MC_POOL_AVG = 1 };
 
@@ -39,6 +46,9 @@ typedef struct mc_threads mc_threads;
 mc_threads *mc_threads_create(int nthreads);   /* nthreads <= 0: online cores */
 void mc_threads_destroy(mc_threads *t);
 int mc_threads_count(const mc_threads *t);
+/* Scales the work per thread below which jobs run on fewer threads (default 1; 0 splits
+ * every job over the whole pool, as tests do to exercise the parallel paths). */
+void mc_set_grain(double scale);
 
 /* -- convolution (2-D, groups, strides, dilations, pads) --------------------------------- */
 typedef struct {
@@ -60,6 +70,14 @@ int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y);
 const char *mc_conv_algo(const mc_conv *plan);
 void mc_conv_destroy(mc_conv *plan);
 
+/* -- ConvTranspose (2-D, group 1): the same params, with n, c, h, w the input, m, oh, ow the
+ * output, pt / pl the pads cropped at the start (>= 0); weight is C x M x kh x kw. */
+typedef struct mc_convt mc_convt;
+mc_convt *mc_convt_create(const mc_conv_params *p, const float *weight, const float *bias,
+                          int isa);
+int mc_convt_run(const mc_convt *plan, mc_threads *t, const float *x, float *y);
+void mc_convt_destroy(mc_convt *plan);
+
 /* -- GEMM: Y[M,N] = act(alpha * op(A) op(B) + beta * bias) ------------------------------- */
 typedef struct {
     int m, n, k;
@@ -76,6 +94,11 @@ mc_gemm *mc_gemm_create(const mc_gemm_params *p, const float *b_const, int isa);
 int mc_gemm_run(const mc_gemm *plan, mc_threads *t, const float *a, const float *b,
                 const float *bias, float *y);
 void mc_gemm_destroy(mc_gemm *plan);
+/* Y[i] (M x N, contiguous, i < batch) = act(A (M x K at a + a_off[i]) * B (K x N at
+ * b + b_off[i])), all row-major. */
+int mc_matmul_batched(mc_threads *t, int isa, long batch, int m, int n, int k, const float *a,
+                      const long *a_off, const float *b, const long *b_off, int act,
+                      float act_a, float act_b, float *y);
 
 /* -- pooling ------------------------------------------------------------------------------ */
 typedef struct {
@@ -99,6 +122,38 @@ int mc_binary(mc_threads *t, int isa, int op, long outer, long mid, long inner,
               float *y);
 int mc_unary(mc_threads *t, int isa, long n, const float *x, int act, float act_a,
              float act_b, float *y);
-int mc_softmax(mc_threads *t, int isa, long rows, long cols, const float *x, float *y);
+
+/* -- normalisations and reductions along n of an (outer, n, inner) view ---------------------- */
+int mc_softmax(mc_threads *t, int isa, long outer, long n, long inner, const float *x,
+               float *y);
+int mc_layernorm(mc_threads *t, int isa, long rows, long cols, const float *x,
+                 const float *scale, const float *bias, float eps, float *y);
+/* y[o, m, i] = act(x[o, m, i] * scale[m] + shift[m]) */
+int mc_affine(mc_threads *t, int isa, long outer, long mid, long inner, const float *x,
+              const float *scale, const float *shift, int act, float act_a, float act_b,
+              float *y);
+int mc_reduce(mc_threads *t, int isa, int kind, long outer, long n, long inner,
+              const float *x, float *y);
+
+/* -- data movement ----------------------------------------------------------------------------
+ * Copy a box of `shape` (rank <= 8) from src to dst, each with its strides in elements. */
+int mc_copy_nd(mc_threads *t, int rank, const long *shape, const float *src,
+               const long *src_strides, float *dst, const long *dst_strides);
+int mc_fill(mc_threads *t, long n, float value, float *dst);
+
+/* Separable 2-D resize of `planes` planes h x w to oh x ow: output row oy is
+ * sum_a wy[oy*ty + a] * input row iy[oy*ty + a] (ty taps; 1 tap: a copy), then the same
+ * along W with ix / wx / tx. */
+typedef struct {
+    long planes;
+    int h, w, oh, ow;
+    int ty, tx;
+    const int *iy;
+    const float *wy;
+    const int *ix;
+    const float *wx;
+} mc_resize_params;
+
+int mc_resize2d(const mc_resize_params *r, mc_threads *t, const float *x, float *y);
 
 #endif

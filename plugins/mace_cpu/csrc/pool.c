@@ -91,8 +91,11 @@ static void pool_task(void *raw, long task, int tid) {
         pool_plane(p, j->x + i * p->h * p->w, j->y + i * p->oh * p->ow, xcount);
 }
 
-static long planes_per_task(mc_threads *t, long planes, long plane_size) {
-    long per_task = MC_CEIL_DIV(planes, 4L * mc_threads_n(t));
+/* About 4 tasks per thread worth using (*threads) for planes of `work` ns each. */
+static long planes_per_task(mc_threads *t, long planes, long plane_size, double work,
+                            int *threads) {
+    *threads = mc_threads_for(t, work * (double)planes);
+    long per_task = MC_CEIL_DIV(planes, 4L * *threads);
     long min_planes = MC_CEIL_DIV(8192L, MC_MAX(plane_size, 1));
     return MC_MAX(1, MC_MIN(MC_MAX(per_task, min_planes), planes));
 }
@@ -103,9 +106,12 @@ int mc_pool2d(const mc_pool_params *p, mc_threads *t, int isa, const float *x, f
         p->dh <= 0 || p->dw <= 0)
         return MC_ERR_ARG;
     pool_job j = {p, x, y, t, (long)p->n * p->c, 1, 0};
-    j.per_task = planes_per_task(t, j.planes, (long)p->h * p->w);
+    int threads;
+    j.per_task = planes_per_task(t, j.planes, (long)p->h * p->w,
+                                 (double)p->oh * p->ow * p->kh * p->kw * MC_NS_PER_DIRECT_FLOP,
+                                 &threads);
     mc_op_begin(t);
-    mc_parallel(t, MC_CEIL_DIV(j.planes, j.per_task), pool_task, &j);
+    mc_parallel(t, threads, MC_CEIL_DIV(j.planes, j.per_task), pool_task, &j);
     mc_op_end(t);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
@@ -136,9 +142,11 @@ int mc_global_avg_pool(mc_threads *t, int isa, long planes, long size, const flo
                        float *y) {
     if (!mc_isa_get(isa)) return MC_ERR_ISA;
     if (size <= 0) return MC_ERR_ARG;
-    gap_job j = {x, y, planes, size, planes_per_task(t, planes, size)};
+    int threads;
+    gap_job j = {x, y, planes, size,
+                 planes_per_task(t, planes, size, 4.0 * size * MC_NS_PER_BYTE, &threads)};
     mc_op_begin(t);
-    mc_parallel(t, MC_CEIL_DIV(planes, j.per_task), gap_task, &j);
+    mc_parallel(t, threads, MC_CEIL_DIV(planes, j.per_task), gap_task, &j);
     mc_op_end(t);
     return MC_OK;
 }

@@ -1,25 +1,49 @@
 /* A pthread pool created once per session: the caller is thread 0, workers 1..n-1.
  *
- * A job is published by bumping `generation`; task indices are claimed from `claim`, a
- * 64-bit word holding (generation << 32 | next index), so a worker that wakes late, after
- * its job is over, cannot take work from the next one. The caller waits only until every
- * task is done, never for a worker to check in: when another process holds a core, the
- * caller simply runs more of the tasks itself. Workers spin briefly for the next job
- * (ops follow each other within microseconds), then sleep on a condition variable.
+ * A job is one 64-bit claim word: (tag << 40 | ntasks << 20 | next index). Threads take
+ * task indices with a compare-and-swap on it and read the job's function and context only
+ * after a successful claim, so a worker that wakes late, after its job is over, can never
+ * run a task of the next one. The caller runs tasks too and waits only for tasks already
+ * claimed, never for a worker to check in: a worker the OS has not scheduled yet simply
+ * gets nothing to do.
+ *
+ * Waiting: after a job, workers spin for a bounded time (SPIN_NS_DEFAULT, or
+ * $MACE_CPU_SPIN_US; ops of a model follow each other within microseconds), then sleep on a
+ * futex (a condition variable off Linux); the caller wakes them only when some sleep. The
+ * caller waits for the last claimed tasks the same way (spin, then futex). Small jobs run
+ * on the caller alone: mc_threads_for() says how many threads a job's work is worth (less
+ * work is worth a spinning worker than a sleeping one, which takes microseconds to wake).
+ * When the caller had to wait much longer for a worker than the work took (the worker was
+ * preempted on a busy machine), the pool runs the next jobs on the caller alone for a while
+ * (backing off exponentially while it keeps happening), so a loaded machine degrades to
+ * single-thread speed instead of waiting a scheduler tick per op.
+ *
  * Each thread owns scratch slots (packed GEMM blocks, row buffers) that grow on demand
  * and live as long as the pool; mc_op_begin/mc_op_end serialise ops on one pool because
  * they share that scratch.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "internal.h"
 
-#define SPIN_ITERATIONS 2000
+#define SPIN_NS_DEFAULT 10000L  /* workers: spin this long for the next job, then sleep */
+#define WAIT_SPIN_NS 50000L     /* caller: spin this long for claimed tasks, then sleep */
+#define GRAIN_NS 8000.0        /* work per thread worth waking a sleeping worker for */
+#define GRAIN_AWAKE_NS 2500.0   /* work per thread worth handing to spinning workers */
+#define MAX_TASKS ((1L << 20) - 1)
+#define BACKOFF_MIN 16
+#define BACKOFF_MAX 4096
 
 typedef struct {
     void *p[MC_WS_SLOTS];
@@ -30,20 +54,29 @@ typedef struct {
 struct mc_threads {
     int n;
     pthread_t *workers;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done_cv;
     pthread_mutex_t op_mu;
-    atomic_uint generation;
-    atomic_uint_fast64_t claim;
-    atomic_long done;
+    _Alignas(64) atomic_uint_fast64_t claim;
+    _Alignas(64) atomic_int pending;      /* tasks of the current job not finished */
+    atomic_int caller_sleeping;
+    _Alignas(64) atomic_uint generation;  /* bumped per job that wakes workers; futex word */
+    atomic_int sleepers;
+    atomic_int stop;
     _Atomic(mc_task_fn) fn;
     _Atomic(void *) ctx;
-    atomic_long ntasks;
-    int stop;
+    unsigned tag;
+    long spin_ns;
+    int serial_left, backoff, idle; /* adaptive fallback to serial (caller's thread only) */
     ws_set *ws;
+#ifndef __linux__
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
 };
 
 static ws_set g_serial_ws; /* scratch for t == NULL */
+static double g_grain_scale = 1.0;
+
+void mc_set_grain(double scale) { g_grain_scale = scale < 0.0 ? 0.0 : scale; }
 
 void *mc_aligned_alloc(size_t bytes) {
     void *p = NULL;
@@ -61,20 +94,59 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Claims and runs tasks of job `gen` until none is left; returns once the claim fails. */
-static void run_tasks(mc_threads *t, unsigned gen, mc_task_fn fn, void *ctx, long ntasks,
-                      int tid) {
+static inline long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* -- sleeping: futex on Linux, a condition variable elsewhere --------------------------- */
+#ifdef __linux__
+static void sleep_while(mc_threads *t, atomic_int *word, int value) {
+    (void)t;
+    syscall(SYS_futex, (int *)word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void wake(mc_threads *t, atomic_int *word, int count) {
+    (void)t;
+    syscall(SYS_futex, (int *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+#else
+static void sleep_while(mc_threads *t, atomic_int *word, int value) {
+    pthread_mutex_lock(&t->mu);
+    if (atomic_load(word) == value) pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void wake(mc_threads *t, atomic_int *word, int count) {
+    (void)word;
+    (void)count;
+    pthread_mutex_lock(&t->mu);
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+#endif
+
+/* -- running tasks ------------------------------------------------------------------------ */
+static inline long claim_index(uint_fast64_t c) { return (long)(c & 0xfffff); }
+static inline long claim_count(uint_fast64_t c) { return (long)((c >> 20) & 0xfffff); }
+
+/* Claims and runs tasks of the current job until none is left; returns how many it ran. */
+static long run_tasks(mc_threads *t, int tid) {
     uint_fast64_t c = atomic_load(&t->claim);
-    for (;;) {
-        long index = (long)(c & 0xffffffffu);
-        if ((unsigned)(c >> 32) != gen || index >= ntasks) return;
-        if (!atomic_compare_exchange_weak(&t->claim, &c, c + 1)) continue;
-        fn(ctx, index, tid);
-        if (atomic_fetch_add(&t->done, 1) + 1 == ntasks && tid != 0) {
-            pthread_mutex_lock(&t->mu);
-            pthread_cond_signal(&t->done_cv);
-            pthread_mutex_unlock(&t->mu);
+    for (long ran = 0;; ran++) {
+        long index = claim_index(c);
+        if (index >= claim_count(c)) return ran;
+        if (!atomic_compare_exchange_weak(&t->claim, &c, c + 1)) {
+            ran--;
+            continue;
         }
+        /* the job cannot finish before this task: its fn and ctx stay valid */
+        mc_task_fn fn = atomic_load_explicit(&t->fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&t->ctx, memory_order_relaxed);
+        fn(ctx, index, tid);
+        if (atomic_fetch_sub(&t->pending, 1) == 1 && atomic_load(&t->caller_sleeping))
+            wake(t, &t->pending, 1);
         c = atomic_load(&t->claim);
     }
 }
@@ -88,27 +160,32 @@ static void *worker_main(void *raw) {
     worker_arg arg = *(worker_arg *)raw;
     free(raw);
     mc_threads *t = arg.t;
-    unsigned seen = 0;
+    unsigned seen = atomic_load(&t->generation);
     for (;;) {
-        for (int i = 0; i < SPIN_ITERATIONS && atomic_load(&t->generation) == seen; i++)
+        long deadline = 0;
+        for (int i = 0; atomic_load(&t->generation) == seen; i++) {
             cpu_relax();
-        if (atomic_load(&t->generation) == seen) {
-            pthread_mutex_lock(&t->mu);
-            while (atomic_load(&t->generation) == seen && !t->stop)
-                pthread_cond_wait(&t->wake, &t->mu);
-            int stop = t->stop;
-            pthread_mutex_unlock(&t->mu);
-            if (stop) return NULL;
+            if ((i & 63) != 63) continue;
+            long now = now_ns();
+            if (!deadline) deadline = now + t->spin_ns;
+            if (now < deadline) continue;
+            atomic_fetch_add(&t->sleepers, 1);
+            while (atomic_load(&t->generation) == seen && !atomic_load(&t->stop))
+                sleep_while(t, (atomic_int *)&t->generation, (int)seen);
+            atomic_fetch_sub(&t->sleepers, 1);
+            break;
         }
-        /* read the job consistently: it is valid if the generation did not move meanwhile */
-        unsigned gen = atomic_load(&t->generation);
-        mc_task_fn fn = atomic_load(&t->fn);
-        void *ctx = atomic_load(&t->ctx);
-        long ntasks = atomic_load(&t->ntasks);
-        seen = gen;
-        if (atomic_load(&t->generation) != gen) continue;
-        run_tasks(t, gen, fn, ctx, ntasks, arg.tid);
+        if (atomic_load(&t->stop)) return NULL;
+        seen = atomic_load(&t->generation);
+        run_tasks(t, arg.tid);
     }
+}
+
+static long spin_setting(void) {
+    const char *env = getenv("MACE_CPU_SPIN_US");
+    if (!env || !*env) return SPIN_NS_DEFAULT;
+    long us = strtol(env, NULL, 10);
+    return us < 0 ? 0 : us * 1000L;
 }
 
 mc_threads *mc_threads_create(int nthreads) {
@@ -117,16 +194,22 @@ mc_threads *mc_threads_create(int nthreads) {
     mc_threads *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->n = nthreads;
+    t->spin_ns = spin_setting();
+    t->backoff = BACKOFF_MIN;
     t->ws = calloc((size_t)nthreads, sizeof(ws_set));
     t->workers = calloc((size_t)nthreads, sizeof(pthread_t));
     if (!t->ws || !t->workers) goto fail;
-    pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->op_mu, NULL);
-    pthread_cond_init(&t->wake, NULL);
-    pthread_cond_init(&t->done_cv, NULL);
+#ifndef __linux__
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+#endif
     for (int i = 1; i < nthreads; i++) {
         worker_arg *arg = malloc(sizeof *arg);
-        if (!arg) break;
+        if (!arg) {
+            t->n = i;
+            break;
+        }
         arg->t = t;
         arg->tid = i;
         if (pthread_create(&t->workers[i], NULL, worker_main, arg) != 0) {
@@ -145,17 +228,17 @@ fail:
 
 void mc_threads_destroy(mc_threads *t) {
     if (!t) return;
-    pthread_mutex_lock(&t->mu);
-    t->stop = 1;
-    pthread_cond_broadcast(&t->wake);
-    pthread_mutex_unlock(&t->mu);
+    atomic_store(&t->stop, 1);
+    atomic_fetch_add(&t->generation, 1);
+    wake(t, (atomic_int *)&t->generation, INT_MAX);
     for (int i = 1; i < t->n; i++) pthread_join(t->workers[i], NULL);
     for (int i = 0; i < t->n; i++)
         for (int s = 0; s < MC_WS_SLOTS; s++) mc_aligned_free(t->ws[i].p[s]);
-    pthread_mutex_destroy(&t->mu);
     pthread_mutex_destroy(&t->op_mu);
-    pthread_cond_destroy(&t->wake);
-    pthread_cond_destroy(&t->done_cv);
+#ifndef __linux__
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+#endif
     free(t->ws);
     free(t->workers);
     free(t);
@@ -163,6 +246,15 @@ void mc_threads_destroy(mc_threads *t) {
 
 int mc_threads_count(const mc_threads *t) { return t ? t->n : 1; }
 int mc_threads_n(const mc_threads *t) { return t ? t->n : 1; }
+
+int mc_threads_for(mc_threads *t, double work_ns) {
+    if (!t || t->n == 1) return 1;
+    if (g_grain_scale == 0.0) return t->n;
+    double grain = atomic_load_explicit(&t->sleepers, memory_order_relaxed) ? GRAIN_NS
+                                                                           : GRAIN_AWAKE_NS;
+    double n = work_ns / (grain * g_grain_scale);
+    return n < 2.0 ? 1 : (n >= t->n ? t->n : (int)n);
+}
 
 void mc_op_begin(mc_threads *t) {
     if (t) pthread_mutex_lock(&t->op_mu);
@@ -172,29 +264,56 @@ void mc_op_end(mc_threads *t) {
     if (t) pthread_mutex_unlock(&t->op_mu);
 }
 
-void mc_parallel(mc_threads *t, long ntasks, mc_task_fn fn, void *ctx) {
+/* After a parallel job of `ntasks` tasks: `work` ns on the caller, which ran `mine` of the
+ * tasks, then `waited` ns for the workers (`woke`: they were asleep and had to be woken, so
+ * arriving late is no sign of trouble). A worker that was not running (preempted mid-task,
+ * or spinning yet never getting a core in time to take a task) makes the pool go serial
+ * for a while: on a busy machine a spinning worker only takes CPU from the caller. */
+static void adapt(mc_threads *t, int woke, long ntasks, long mine, long work, long waited) {
+    if (g_grain_scale == 0.0) return;
+    if (ntasks >= 4 && mine == ntasks && !woke) t->idle++; /* was spinning, yet took nothing */
+    else if (mine < ntasks) t->idle = MC_MAX(0, t->idle - 2);
+    if ((waited > 200000L && waited > 2 * work) || t->idle >= 8) {
+        t->serial_left = t->backoff;
+        t->backoff = MC_MIN(2 * t->backoff, BACKOFF_MAX);
+        t->idle = 0;
+    } else if (t->backoff > BACKOFF_MIN && mine < ntasks) {
+        t->backoff /= 2;
+    }
+}
+
+void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *ctx) {
     if (ntasks <= 0) return;
-    if (!t || t->n == 1 || ntasks == 1) {
+    int serial = !t || t->n == 1 || threads <= 1 || ntasks == 1 || ntasks > MAX_TASKS;
+    if (!serial && t->serial_left > 0) {
+        t->serial_left--;
+        serial = 1;
+    }
+    if (serial) {
         for (long i = 0; i < ntasks; i++) fn(ctx, i, 0);
         return;
     }
-    unsigned gen = atomic_load(&t->generation) + 1;
-    atomic_store(&t->fn, fn);
-    atomic_store(&t->ctx, ctx);
-    atomic_store(&t->ntasks, ntasks);
-    atomic_store(&t->done, 0);
-    atomic_store(&t->claim, (uint_fast64_t)gen << 32);
-    pthread_mutex_lock(&t->mu);
-    atomic_store(&t->generation, gen);
-    pthread_cond_broadcast(&t->wake);
-    pthread_mutex_unlock(&t->mu);
-    run_tasks(t, gen, fn, ctx, ntasks, 0);
-    for (int i = 0; i < SPIN_ITERATIONS && atomic_load(&t->done) < ntasks; i++) cpu_relax();
-    if (atomic_load(&t->done) < ntasks) {
-        pthread_mutex_lock(&t->mu);
-        while (atomic_load(&t->done) < ntasks) pthread_cond_wait(&t->done_cv, &t->mu);
-        pthread_mutex_unlock(&t->mu);
+    long start = now_ns();
+    atomic_store_explicit(&t->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&t->ctx, ctx, memory_order_relaxed);
+    atomic_store(&t->pending, (int)ntasks);
+    t->tag = (t->tag + 1) & 0xffffff;
+    atomic_store(&t->claim, (uint_fast64_t)t->tag << 40 | (uint_fast64_t)ntasks << 20);
+    atomic_fetch_add(&t->generation, 1);
+    const int woke = atomic_load(&t->sleepers) > 0;
+    if (woke) wake(t, (atomic_int *)&t->generation, MC_MIN(threads, t->n) - 1);
+    const long ran = run_tasks(t, 0);
+    long mine = now_ns();
+    if (atomic_load(&t->pending) > 0) {
+        for (int i = 0; atomic_load(&t->pending) > 0; i++) {
+            cpu_relax();
+            if ((i & 63) == 63 && now_ns() - mine > WAIT_SPIN_NS) break;
+        }
+        atomic_store(&t->caller_sleeping, 1);
+        for (int p; (p = atomic_load(&t->pending)) > 0;) sleep_while(t, &t->pending, p);
+        atomic_store(&t->caller_sleeping, 0);
     }
+    adapt(t, woke, ntasks, ran, mine - start, now_ns() - mine);
 }
 
 float *mc_ws_get(mc_threads *t, int tid, int slot, size_t bytes) {

@@ -17,6 +17,19 @@ def _supported() -> list[str]:
 SUPPORTED_ISAS = _supported()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _split_every_job():
+    """Even tiny jobs are split over the pool, so 2-thread runs exercise the parallel code."""
+    if not SUPPORTED_ISAS:
+        yield
+        return
+    from mace_cpu.threads import set_grain
+
+    set_grain(0.0)
+    yield
+    set_grain(1.0)
+
+
 @pytest.fixture(autouse=True)
 def _reset_isa():
     """Each test starts and ends with the default ISA choice."""

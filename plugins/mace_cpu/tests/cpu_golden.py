@@ -17,14 +17,16 @@ import numpy as np
 from mace_core.runtime.model import Model
 
 from mace_cpu.kernels.common import activation
-from mace_cpu.kernels.conv import conv_geometry
-from mace_cpu.kernels.eltwise import BINOPS, broadcast_plan
-from mace_cpu.kernels.gemm import bias_kind, bias_vector
+from mace_cpu.kernels.conv import conv_geometry, transpose_params
+from mace_cpu.kernels.eltwise import BINOPS, MATH, broadcast_plan
+from mace_cpu.kernels.gemm import _batch_offsets, bias_kind, bias_vector
+from mace_cpu.kernels.layout import _resize_plan, strides
 from mace_cpu.kernels.pool import POOL_AVG, POOL_MAX, pool_geometry
 
 from cpu_helpers import node_graph, randn
 
-CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX = range(1, 8)
+(CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX, COPY, RESIZE, LAYERNORM, AFFINE, REDUCE, CONVT,
+ MATMUL) = range(1, 15)
 CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh", "dw", "pt",
                "pl", "group")
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
@@ -119,7 +121,69 @@ def cases(seed: int = 0) -> list[tuple]:
     out.append((UNARY, [2], [-1.0, 2.0], [x, reference("Clip", {"x": x}, attrs={
         "min": -1.0, "max": 2.0})]))
     x = randn(rng, 4, 37, scale=5.0)
-    out.append((SOFTMAX, [4, 37], [], [x, reference("Softmax", {"x": x})]))
+    out.append((SOFTMAX, [4, 37, 1], [], [x, reference("Softmax", {"x": x})]))
+    return out + more_cases(rng)
+
+
+def more_cases(rng) -> list[tuple]:
+    """Depthwise on the flat / grid paths, data movement, normalisations, reductions,
+    ConvTranspose, batched MatMul, Div and unary math."""
+    out = [
+        conv_case(rng, (1, 8, 7, 7), (8, 1, 3, 3), {"group": 8, "pads": [1, 1, 1, 1], **RELU6}),
+        conv_case(rng, (1, 6, 14, 13), (6, 1, 5, 5), {"group": 6, "pads": [2, 2, 2, 2],
+                                                     "strides": [2, 2]}),
+        conv_case(rng, (1, 5, 15, 16), (5, 1, 3, 3), {"group": 5, "pads": [2, 1, 2, 3],
+                                                     "strides": [2, 2], "dilations": [2, 2]}),
+        binary_case(rng, "Div", (2, 8, 5, 7), (8, 1, 1)),
+    ]
+    x = randn(rng, 3, 40, scale=2.0)
+    for op in ("Neg", "Exp", "Reciprocal"):
+        out.append((UNARY, [MATH[op]], [0.0, 0.0], [x, reference(op, {"x": x})]))
+    x = randn(rng, 2, 4, 16, 21)
+    out.append((SOFTMAX, [2, 4, 16 * 21], [], [x, reference("Softmax", {"x": x},
+                                                            attrs={"axis": 1})]))
+    perm = [2, 0, 3, 1]
+    y = reference("Transpose", {"x": x}, attrs={"perm": perm})
+    src = strides(x.shape)
+    out.append((COPY, [4, *y.shape, *[src[p] for p in perm], *strides(y.shape)], [], [x, y]))
+    x = randn(rng, 1, 3, 5, 6)
+    for attrs, scales in (({"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                            "nearest_mode": "floor"}, [1, 1, 2, 2]),
+                          ({"mode": "linear"}, [1, 1, 1.5, 2.5])):
+        inputs = {"x": x, "roi": np.zeros(0, np.float32), "scales": np.array(scales, np.float32)}
+        graph = node_graph("Resize", inputs, constants=("roi", "scales"), attrs=attrs)
+        schema_attrs = {**{"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
+                           "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75,
+                           "exclude_outside": 0, "axes": None,
+                           "keep_aspect_ratio_policy": "stretch"}, **attrs}
+        shape, (iy, wy), (ix, wx) = _resize_plan(graph.nodes[0], graph, schema_attrs)
+        y = reference("Resize", inputs, ("roi", "scales"), attrs)
+        out.append((RESIZE, [3, 5, 6, shape[2], shape[3], iy.shape[1], ix.shape[1]], [],
+                    [x, iy.astype(np.float32), wy.astype(np.float32), ix.astype(np.float32),
+                     wx.astype(np.float32), y]))
+    x, scale, bias = randn(rng, 5, 24) + 1.0, randn(rng, 24), randn(rng, 24)
+    y = reference("LayerNormalization", {"x": x, "s": scale, "b": bias}, ("s", "b"))
+    out.append((LAYERNORM, [5, 24], [1e-5], [x, scale, bias, y]))
+    x, mul, add = randn(rng, 2, 6, 9), randn(rng, 6), randn(rng, 6)
+    y = np.maximum(x * mul[:, None] + add[:, None], 0).astype(np.float32)
+    out.append((AFFINE, [2, 6, 9, 1], [0.0, 0.0], [x, mul, add, y]))
+    x = randn(rng, 3, 7, 5)
+    for kind, op in enumerate(("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin")):
+        y = reference(op, {"x": x, "axes": np.array([1], np.int64)}, ("axes",))
+        out.append((REDUCE, [kind, 3, 7, 5], [], [x, y]))
+    x, w, b = randn(rng, 1, 6, 5, 4), randn(rng, 6, 3, 3, 3), randn(rng, 3)
+    attrs = {"strides": [2, 2], "pads": [1, 0, 1, 1], "activation": "Relu",
+             "kernel_shape": [3, 3]}
+    y = reference("ConvTranspose", {"x": x, "w": w, "b": b}, ("w", "b"), attrs)
+    geo = transpose_params(x.shape, w.shape, attrs)
+    kind, a0, a1 = activation(attrs)
+    out.append((CONVT, [geo[f] for f in CONV_FIELDS] + [kind], [a0, a1], [x, w, b, y]))
+    a, b = randn(rng, 3, 1, 5, 7), randn(rng, 4, 7, 6)
+    y = reference("MatMul", {"a": a, "b": b})
+    batch = y.shape[:-2]
+    out.append((MATMUL, [int(np.prod(batch)), 5, 6, 7, 0], [0.0, 0.0],
+                [a, b, np.array(_batch_offsets(a.shape, batch), np.float32),
+                 np.array(_batch_offsets(b.shape, batch), np.float32), y]))
     return out
 
 

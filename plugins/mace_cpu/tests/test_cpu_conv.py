@@ -74,6 +74,26 @@ CASES = {
     "dw3x3_s3": ((1, 5, 16, 17), (5, 1, 3, 3), {"group": 5, "strides": [3, 3]}, True),
     "dw_mult2": ((1, 4, 8, 9), (8, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}, True),
     "dw_1x1": ((1, 6, 5, 5), (6, 1, 1, 1), {"group": 6}, True),
+    # depthwise on small planes and other kernels: flat loops (in place, masked) and grid
+    # loops (padded, phase-split copy)
+    "dw5x5_flat": ((1, 8, 14, 14), (8, 1, 5, 5), {"group": 8, "pads": [2, 2, 2, 2], **RELU6},
+                   True),
+    "dw3x3_4x4_flat": ((2, 24, 4, 4), (24, 1, 3, 3), {"group": 24, "pads": [1, 1, 1, 1]},
+                       True),
+    "dw7x7_wide_flat": ((1, 3, 9, 40), (3, 1, 7, 7), {"group": 3, "pads": [3, 3, 3, 3]}, True),
+    "dw_mult2_flat": ((1, 4, 5, 5), (8, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}, True),
+    "dw5x5_s2_grid": ((1, 6, 14, 13), (6, 1, 5, 5), {"group": 6, "pads": [2, 2, 2, 2],
+                                                     "strides": [2, 2]}, True),
+    "dw3x3_s2_dil2_grid": ((1, 5, 15, 16), (5, 1, 3, 3), {"group": 5, "pads": [2, 1, 2, 3],
+                                                          "strides": [2, 2],
+                                                          "dilations": [2, 2]}, True),
+    "dw3x3_valid_grid": ((1, 4, 6, 7), (4, 1, 3, 3), {"group": 4, "activation": "Sigmoid"},
+                         True),
+    # 1x1 on small images: pixels as rows, output channels in the vectors (AVX-512)
+    "pw_7x7_skinny": ((1, 160, 7, 7), (96, 160, 1, 1), RELU6, True),
+    "pw_4x4_skinny": ((2, 80, 4, 4), (96, 80, 1, 1), {"activation": "HardSwish"}, True),
+    "pw_1x1_fc_skinny": ((1, 256, 1, 1), (100, 256, 1, 1), {}, True),
+    "pw_3x5_skinny": ((1, 64, 3, 5), (64, 64, 1, 1), {"activation": "Relu"}, False),
 }
 
 ALGO = {"pw_16to24": "gemm1x1", "pw_batch2": "gemm1x1", "group4_pw": "gemm1x1",
@@ -81,6 +101,7 @@ ALGO = {"pw_16to24": "gemm1x1", "pw_batch2": "gemm1x1", "group4_pw": "gemm1x1",
         "pw_padded": "shifted", "3x3_pad1": "shifted", "group2": "shifted",
         "3x3_dil_asym": "shifted", "dw3x3_s1": "depthwise", "dw_mult2": "depthwise",
         "dw5x5": "depthwise"}
+SKINNY = {"pw_7x7_skinny", "pw_4x4_skinny", "pw_1x1_fc_skinny", "pw_3x5_skinny"}
 
 ACTIVATIONS = [
     ("Relu", []), ("Clip", [-0.5, 0.75]), ("LeakyRelu", [0.1]), ("Sigmoid", []), ("Tanh", []),
@@ -109,6 +130,8 @@ def test_conv_matches_reference(case, isa, threads):
     assert runner.info["isa"] == isa and runner.info["threads"] == threads
     if case in ALGO:
         assert runner.info["algo"] == ALGO[case]
+    if case in SKINNY:
+        assert runner.info["algo"] == ("skinny1x1" if isa == "avx512" else "gemm1x1")
 
 
 @pytest.mark.parametrize("activation, params", ACTIVATIONS, ids=[a for a, _ in ACTIVATIONS])

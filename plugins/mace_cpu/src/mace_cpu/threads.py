@@ -46,6 +46,13 @@ _pools: weakref.WeakValueDictionary[int, ThreadPool] = weakref.WeakValueDictiona
 _lock = threading.Lock()
 
 
+def set_grain(scale: float) -> None:
+    """Scale the work per thread below which a job runs on fewer threads of the pool
+    (default 1.0; 0 splits every job over the whole pool, as the tests do)."""
+    _, lib = load()
+    lib.mc_set_grain(float(scale))
+
+
 def threads_option(options: Mapping[str, Any]) -> int:
     """The thread count asked for by session options (default: :func:`default_threads`)."""
     value = options.get("cpu_threads")

@@ -19,7 +19,8 @@
 #include "mace_cpu.h"
 
 enum { K_CONV = 1, K_GEMM = 2, K_POOL = 3, K_GAP = 4, K_BINARY = 5, K_UNARY = 6,
-       K_SOFTMAX = 7 };
+       K_SOFTMAX = 7, K_COPY = 8, K_RESIZE = 9, K_LAYERNORM = 10, K_AFFINE = 11,
+       K_REDUCE = 12, K_CONVT = 13, K_MATMUL = 14 };
 #define MAX_ARRAYS 6
 
 typedef struct {
@@ -48,6 +49,69 @@ static int read_case(FILE *f, gcase *c) {
 }
 
 static float *opt(const gcase *c, int i) { return c->len[i] ? c->arr[i] : NULL; }
+
+/* Float array i as ints / longs (index tables and offsets travel as exact floats). */
+static int *ints_of(const gcase *c, int i) {
+    int *out = malloc(sizeof(int) * (c->len[i] ? c->len[i] : 1));
+    for (uint32_t k = 0; out && k < c->len[i]; k++) out[k] = (int)c->arr[i][k];
+    return out;
+}
+
+static long *longs_of(const gcase *c, int i) {
+    long *out = malloc(sizeof(long) * (c->len[i] ? c->len[i] : 1));
+    for (uint32_t k = 0; out && k < c->len[i]; k++) out[k] = (long)c->arr[i][k];
+    return out;
+}
+
+static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
+    const int32_t *v = c->ints;
+    const float *fl = c->floats;
+    switch (c->kind) {
+    case K_COPY: {
+        long shape[8], ss[8], ds[8];
+        for (int a = 0; a < v[0]; a++) {
+            shape[a] = v[1 + a];
+            ss[a] = v[1 + v[0] + a];
+            ds[a] = v[1 + 2 * v[0] + a];
+        }
+        return mc_copy_nd(t, v[0], shape, c->arr[0], ss, y, ds);
+    }
+    case K_RESIZE: {
+        int *iy = ints_of(c, 1), *ix = ints_of(c, 3);
+        mc_resize_params r = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], iy, c->arr[2], ix,
+                              c->arr[4]};
+        int rc = iy && ix ? mc_resize2d(&r, t, c->arr[0], y) : MC_ERR_NOMEM;
+        free(iy);
+        free(ix);
+        return rc;
+    }
+    case K_LAYERNORM:
+        return mc_layernorm(t, isa, v[0], v[1], c->arr[0], c->arr[1], opt(c, 2), fl[0], y);
+    case K_AFFINE:
+        return mc_affine(t, isa, v[0], v[1], v[2], c->arr[0], c->arr[1], c->arr[2], v[3], fl[0],
+                         fl[1], y);
+    case K_REDUCE: return mc_reduce(t, isa, v[0], v[1], v[2], v[3], c->arr[0], y);
+    case K_CONVT: {
+        mc_conv_params p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+                            v[11], v[12], v[13], v[14], v[15], v[16], fl[0], fl[1]};
+        mc_convt *plan = mc_convt_create(&p, c->arr[1], opt(c, 2), isa);
+        if (!plan) return MC_ERR_NOMEM;
+        int rc = mc_convt_run(plan, t, c->arr[0], y);
+        mc_convt_destroy(plan);
+        return rc;
+    }
+    case K_MATMUL: {
+        long *ao = longs_of(c, 2), *bo = longs_of(c, 3);
+        int rc = ao && bo ? mc_matmul_batched(t, isa, v[0], v[1], v[2], v[3], c->arr[0], ao,
+                                              c->arr[1], bo, v[4], fl[0], fl[1], y)
+                          : MC_ERR_NOMEM;
+        free(ao);
+        free(bo);
+        return rc;
+    }
+    default: return MC_ERR_ARG;
+    }
+}
 
 /* Runs one case; returns the status and writes the output into y. */
 static int run_case(const gcase *c, int isa, mc_threads *t, float *y) {
@@ -83,8 +147,8 @@ static int run_case(const gcase *c, int isa, mc_threads *t, float *y) {
         return mc_binary(t, isa, v[0], v[1], v[2], v[3], c->arr[0], c->arr[1], v[4], v[5], fl[0],
                          fl[1], y);
     case K_UNARY: return mc_unary(t, isa, c->len[0], c->arr[0], v[0], fl[0], fl[1], y);
-    case K_SOFTMAX: return mc_softmax(t, isa, v[0], v[1], c->arr[0], y);
-    default: return MC_ERR_ARG;
+    case K_SOFTMAX: return mc_softmax(t, isa, v[0], v[1], v[2], c->arr[0], y);
+    default: return run_more(c, isa, t, y);
     }
 }
 

@@ -6,6 +6,7 @@ from mace_core.specs import KernelSpec
 
 
 def all_kernels() -> list[KernelSpec]:
-    from mace_cpu.kernels import conv, eltwise, gemm, pool, shape
+    from mace_cpu.kernels import conv, eltwise, gemm, layout, norm, pool, shape
 
-    return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS]
+    return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
+            *layout.KERNELS, *norm.KERNELS]

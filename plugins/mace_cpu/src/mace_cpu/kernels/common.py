@@ -84,28 +84,22 @@ def cin(a: np.ndarray) -> Any:
     return ffi.from_buffer("float[]", a)
 
 
-def cout(a: np.ndarray) -> Any:
-    """A ``float *`` to a C-contiguous float32 array C writes into."""
-    ffi, _ = load()
-    return ffi.from_buffer("float[]", a, require_writable=True)
-
-
 def check(status: int, node: Node) -> None:
     """Raise a MaceError naming the node when a C kernel returned an error status."""
     if status != 0:
         raise MaceError(f"{node}: cpu kernel failed: {STATUS.get(status, status)}")
 
 
-class Prepared:
-    """A prepared kernel: ``run(inputs) -> outputs`` plus what was chosen (for tests/profiles)."""
+def from_buffer() -> Callable[..., Any]:
+    """cffi's ``from_buffer`` (bound once per kernel: ``ptr("float[]", array)``)."""
+    return load()[0].from_buffer
 
-    def __init__(self, run: Callable[[Sequence[Any]], Sequence[Any]], **info: Any) -> None:
-        self._run = run
-        self.info = info
 
-    def __call__(self, inputs: Sequence[Any]) -> Sequence[Any]:
-        return self._run(inputs)
+Prepared = Callable[[Sequence[Any]], Sequence[Any]]
 
-    def __repr__(self) -> str:
-        details = ", ".join(f"{k}={v}" for k, v in self.info.items())
-        return f"<cpu kernel {details}>"
+
+def prepared(run: Callable[[Sequence[Any]], Sequence[Any]], **info: Any) -> Prepared:
+    """The prepared kernel: ``run(inputs) -> outputs`` itself (the session calls it per op,
+    so no wrapper), with what was chosen in ``run.info`` (for tests and profiles)."""
+    run.info = info  # type: ignore[attr-defined]
+    return run

@@ -1,29 +1,33 @@
-"""Conv on the cpu device: 2-D, float32, constant weights (packed once here).
+"""Conv and ConvTranspose on the cpu device: 2-D, float32, constant weights (packed once
+here).
 
-The C plan picks the algorithm (depthwise direct, 1x1 GEMM, implicit-im2col GEMM) and
-fuses bias and activation; see csrc/conv.c.
+The C plan picks the algorithm (depthwise direct, 1x1 GEMM, pixels-as-rows GEMM for small
+images, implicit-im2col GEMM) and fuses bias and activation; see csrc/conv.c.
+ConvTranspose (group 1) is a GEMM and a col2im (csrc/conv_transpose.c).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import AUTO_PADS, window_attrs, window_geometry
+from mace_core.ops.conv_transpose import transpose_geometry
 
 from mace_cpu import native
+from mace_cpu.arena import output_buffer
 from mace_cpu.kernels.common import (
     Prepared,
     activation,
     check,
     cin,
-    cout,
     f32,
+    from_buffer,
     fused_ok,
     io_f32,
     kernel,
+    prepared,
     shape,
 )
 from mace_cpu.threads import pool_for
@@ -83,15 +87,87 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
     plan = ffi.gc(raw, lib.mc_conv_destroy)
     pool = pool_for(options)
     out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr, conv_run = from_buffer(), lib.mc_conv_run
+    fixed = (slot[0],) if slot else None
 
     def run(inputs):
-        x = f32(inputs[0])
-        y = np.empty(out_shape, np.float32)
-        check(lib.mc_conv_run(plan, pool.ptr, cin(x), cout(y)), node)
-        return (y,)
+        y, py = slot or new()
+        status = conv_run(plan, pool.ptr, ptr("float[]", f32(inputs[0])), py)
+        if status:
+            check(status, node)
+        return fixed or (y,)
 
     algo = ffi.string(lib.mc_conv_algo(plan)).decode()
-    return Prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count)
+    return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count)
 
 
-KERNELS = [kernel("Conv", prepare_conv, accepts_conv)]
+# -- ConvTranspose ------------------------------------------------------------------------------
+def transpose_params(x_shape, w_shape, attrs: dict[str, Any]) -> dict[str, int]:
+    """The C ``mc_conv_params`` (without activation) of a 2-D, group-1 ConvTranspose;
+    ValueError when the geometry is not one the C kernel takes."""
+    n, c, h, w = x_shape
+    cw, m, kh, kw = w_shape
+    if int(attrs.get("group", 1) or 1) != 1 or cw != c:
+        raise ValueError("group != 1")
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    s, d, p = window_attrs(2, [kh, kw], attrs.get("strides"), attrs.get("dilations"),
+                           attrs.get("pads"), auto_pad)
+    begin, _, out = transpose_geometry((h, w), [kh, kw], s, d, p, attrs.get("output_padding"),
+                                       attrs.get("output_shape"), auto_pad)
+    if min(begin) < 0 or min(out) <= 0:
+        raise ValueError("negative padding")
+    return dict(n=n, c=c, h=h, w=w, m=m, kh=kh, kw=kw, oh=out[0], ow=out[1], sh=s[0], sw=s[1],
+                dh=d[0], dw=d[1], pt=begin[0], pl=begin[1], group=1)
+
+
+def accepts_conv_transpose(node: Node, graph: Graph) -> bool:
+    if not io_f32(node, graph) or not fused_ok(node) or len(node.inputs) < 2:
+        return False
+    x, w = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 else ""
+    if w not in graph.constants or (bias and bias not in graph.constants):
+        return False
+    if len(shape(graph, x)) != 4 or len(shape(graph, w)) != 4:
+        return False
+    try:
+        geo = transpose_params(shape(graph, x), shape(graph, w), node.attrs)
+    except (ValueError, TypeError):
+        return False
+    return (geo["n"], geo["m"], geo["oh"], geo["ow"]) == shape(graph, node.outputs[0])
+
+
+def prepare_conv_transpose(node: Node, attrs: dict[str, Any], graph: Graph,
+                           options: dict[str, Any]) -> Prepared:
+    ffi, lib = native.load()
+    geo = transpose_params(shape(graph, node.inputs[0]), shape(graph, node.inputs[1]), attrs)
+    kind, a, b = activation(attrs)
+    params = ffi.new("mc_conv_params *", {**geo, "act": kind, "act_a": a, "act_b": b})
+    weight = f32(graph.constants[node.inputs[1]])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    bias = f32(graph.constants[bias_name]).reshape(-1) if bias_name else None
+    isa = native.isa()
+    raw = lib.mc_convt_create(params, cin(weight), cin(bias) if bias is not None else ffi.NULL,
+                              native.isa_id(isa))
+    if raw == ffi.NULL:
+        raise MaceError(f"{node}: could not prepare the cpu ConvTranspose (out of memory?)")
+    plan = ffi.gc(raw, lib.mc_convt_destroy)
+    pool = pool_for(options)
+    out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr = from_buffer()
+
+    def run(inputs):
+        y, py = slot or new()
+        status = lib.mc_convt_run(plan, pool.ptr, ptr("float[]", f32(inputs[0])), py)
+        if status:
+            check(status, node)
+        return (y,)
+
+    return prepared(run, op="ConvTranspose", isa=isa, threads=pool.count)
+
+
+KERNELS = [
+    kernel("Conv", prepare_conv, accepts_conv),
+    kernel("ConvTranspose", prepare_conv_transpose, accepts_conv_transpose),
+]

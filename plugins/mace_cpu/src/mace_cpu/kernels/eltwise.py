@@ -1,5 +1,6 @@
-"""Elementwise ops on the cpu device: Add / Sub / Mul with the common CNN broadcasts and a
-fused activation, the activations as standalone ops, and Softmax over the last axis."""
+"""Elementwise ops on the cpu device: Add / Sub / Mul / Div with the common CNN broadcasts
+and a fused activation, and the activations and unary math (Neg, Abs, Sqrt, Exp, Log,
+Reciprocal) as standalone ops."""
 
 from __future__ import annotations
 
@@ -11,22 +12,24 @@ import numpy as np
 from mace_core.ir import Graph, Node
 
 from mace_cpu import native
+from mace_cpu.arena import output_buffer
 from mace_cpu.kernels.common import (
     ACTIVATIONS,
     Prepared,
     activation,
     check,
-    cin,
-    cout,
     f32,
+    from_buffer,
     fused_ok,
     io_f32,
     kernel,
+    prepared,
     shape,
 )
 from mace_cpu.threads import pool_for
 
-BINOPS = {"Add": 0, "Sub": 1, "Mul": 2}
+BINOPS = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+MATH = {"Neg": 16, "Abs": 17, "Sqrt": 18, "Exp": 19, "Log": 20, "Reciprocal": 21}
 
 
 def broadcast_plan(a: Sequence[int], b: Sequence[int], out: Sequence[int]
@@ -82,15 +85,21 @@ def prepare_binary(node: Node, attrs: dict[str, Any], graph: Graph,
     isa_id = native.isa_id(isa)
     pool = pool_for(options)
 
-    def run(inputs):
-        full, small = (inputs[1], inputs[0]) if swap else (inputs[0], inputs[1])
-        full, small = f32(full), f32(small)
-        y = np.empty(out_shape, np.float32)
-        check(lib.mc_binary(pool.ptr, isa_id, op, outer, mid, inner, cin(full), cin(small),
-                            int(swap), act, act_a, act_b, cout(y)), node)
-        return (y,)
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr, binary = from_buffer(), lib.mc_binary
+    fixed = (slot[0],) if slot else None
+    full_at, small_at, swapped = (1, 0, 1) if swap else (0, 1, 0)
 
-    return Prepared(run, op=node.op_type, isa=isa, threads=pool.count,
+    def run(inputs):
+        y, py = slot or new()
+        status = binary(pool.ptr, isa_id, op, outer, mid, inner,
+                        ptr("float[]", f32(inputs[full_at])), ptr("float[]", f32(inputs[small_at])),
+                        swapped, act, act_a, act_b, py)
+        if status:
+            check(status, node)
+        return fixed or (y,)
+
+    return prepared(run, op=node.op_type, isa=isa, threads=pool.count,
                     broadcast=(outer, mid, inner), swap=swap)
 
 
@@ -101,6 +110,8 @@ def _unary_params(node: Node, attrs: dict[str, Any]) -> tuple[int, float, float]
         return ACTIVATIONS[op], float(attrs["alpha"]), 0.0
     if op == "HardSigmoid":
         return ACTIVATIONS[op], float(attrs["alpha"]), float(attrs["beta"])
+    if op in MATH:
+        return MATH[op], 0.0, 0.0
     return ACTIVATIONS[op], 0.0, 0.0
 
 
@@ -135,59 +146,23 @@ def prepare_unary(node: Node, attrs: dict[str, Any], graph: Graph,
         hi = inputs[2] if len(inputs) > 2 and inputs[2] is not None else attrs.get("max")
         return _clip_bound(lo, -np.inf), _clip_bound(hi, np.inf)
 
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr = from_buffer()
+
     def run(inputs):
         x = f32(inputs[0])
-        y = np.empty(out_shape, np.float32)
+        y, py = slot or new()
         lo, hi = bounds(inputs) if node.op_type == "Clip" else (a, b)
-        check(lib.mc_unary(pool.ptr, isa_id, size, cin(x), kind, lo, hi, cout(y)), node)
+        check(lib.mc_unary(pool.ptr, isa_id, size, ptr("float[]", x), kind, lo, hi, py), node)
         return (y,)
 
-    return Prepared(run, op=node.op_type, isa=isa, threads=pool.count)
+    return prepared(run, op=node.op_type, isa=isa, threads=pool.count)
 
 
-# -- softmax ---------------------------------------------------------------------------------
-def _softmax_rows(node: Node, graph: Graph, attrs: dict[str, Any]) -> tuple[int, int] | None:
-    x = shape(graph, node.inputs[0])
-    if not x:
-        return None
-    axis = int(attrs.get("axis", -1)) % len(x)
-    if int(attrs.get("legacy_2d", 0)) or axis == len(x) - 1:
-        cols = math.prod(x[axis:])
-        return math.prod(x) // cols, cols
-    return None
-
-
-def accepts_softmax(node: Node, graph: Graph) -> bool:
-    if not io_f32(node, graph):
-        return False
-    attrs = {"axis": node.attrs.get("axis", -1), "legacy_2d": node.attrs.get("legacy_2d", 0)}
-    return _softmax_rows(node, graph, attrs) is not None
-
-
-def prepare_softmax(node: Node, attrs: dict[str, Any], graph: Graph,
-                    options: dict[str, Any]) -> Prepared:
-    _, lib = native.load()
-    rows_cols = _softmax_rows(node, graph, attrs)
-    assert rows_cols is not None, "the predicate accepted an unsupported softmax"
-    rows, cols = rows_cols
-    out_shape = shape(graph, node.outputs[0])
-    isa = native.isa()
-    isa_id = native.isa_id(isa)
-    pool = pool_for(options)
-
-    def run(inputs):
-        x = f32(inputs[0])
-        y = np.empty(out_shape, np.float32)
-        check(lib.mc_softmax(pool.ptr, isa_id, rows, cols, cin(x), cout(y)), node)
-        return (y,)
-
-    return Prepared(run, op="Softmax", isa=isa, threads=pool.count)
-
-
-UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Swish")
+UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Swish",
+         *MATH)
 
 KERNELS = [
     *(kernel(op, prepare_binary, accepts_binary) for op in BINOPS),
     *(kernel(op, prepare_unary, accepts_unary) for op in UNARY),
-    kernel("Softmax", prepare_softmax, accepts_softmax),
 ]

@@ -1,5 +1,6 @@
-"""Gemm and MatMul on the cpu device (float32, 2-D products; MatMul's A may carry batch
-axes, folded into M). A constant B (a fully connected layer) is packed once here.
+"""Gemm and MatMul on the cpu device (float32). MatMul with a 2-D B folds A's batch axes
+into M; with batched B (attention's Q K^T, A V) it runs one product per broadcast batch
+index. A constant B (a fully connected layer) is packed once here.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
 
 from mace_cpu import native
+from mace_cpu.arena import output_buffer
 from mace_cpu.kernels.common import (
     Prepared,
     activation,
     check,
     cin,
-    cout,
     f32,
+    from_buffer,
     fused_ok,
     io_f32,
     kernel,
+    prepared,
     shape,
 )
 from mace_cpu.threads import pool_for
@@ -70,7 +73,16 @@ def accepts_gemm(node: Node, graph: Graph) -> bool:
 def accepts_matmul(node: Node, graph: Graph) -> bool:
     if not io_f32(node, graph) or not fused_ok(node):
         return False
-    return len(shape(graph, node.inputs[0])) >= 2 and len(shape(graph, node.inputs[1])) == 2
+    a, b = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    if len(a) < 2 or len(b) < 2:
+        return False
+    if len(b) == 2:
+        return True
+    try:  # batched: batch axes broadcast
+        np.broadcast_shapes(a[:-2], b[:-2])
+    except ValueError:
+        return False
+    return a[-1] == b[-2]
 
 
 def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, k: int,
@@ -95,17 +107,23 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
     if kind_c != BIAS_NONE and c_name in graph.constants:
         c_const = bias_vector(graph.constants[c_name], kind_c, n)
 
-    def run(inputs):
-        a = f32(inputs[0])
-        b = cin(f32(inputs[1])) if b_const is None else ffi.NULL
-        bias = ffi.NULL
-        if kind_c != BIAS_NONE:
-            bias = cin(c_const if c_const is not None else bias_vector(inputs[2], kind_c, n))
-        y = np.empty(out_shape, np.float32)
-        check(lib.mc_gemm_run(plan, pool.ptr, cin(a), b, bias, cout(y)), node)
-        return (y,)
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr, gemm_run = from_buffer(), lib.mc_gemm_run
+    fixed = (slot[0],) if slot else None
+    c_ptr = cin(c_const) if c_const is not None else ffi.NULL
 
-    return Prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None)
+    def run(inputs):
+        b = ptr("float[]", f32(inputs[1])) if b_const is None else ffi.NULL
+        bias = c_ptr
+        if kind_c != BIAS_NONE and c_const is None:
+            bias = ptr("float[]", bias_vector(inputs[2], kind_c, n))
+        y, py = slot or new()
+        status = gemm_run(plan, pool.ptr, ptr("float[]", f32(inputs[0])), b, bias, py)
+        if status:
+            check(status, node)
+        return fixed or (y,)
+
+    return prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None)
 
 
 def prepare_gemm(node: Node, attrs: dict[str, Any], graph: Graph,
@@ -118,9 +136,48 @@ def prepare_gemm(node: Node, attrs: dict[str, Any], graph: Graph,
                  op="Gemm")
 
 
+def _batch_offsets(dims: tuple[int, ...], batch: tuple[int, ...]) -> list[int]:
+    """Element offset of each matrix of an operand (shape ``dims``) over ``batch``."""
+    mat = dims[-2] * dims[-1]
+    lead = (1,) * (len(batch) - len(dims[:-2])) + tuple(dims[:-2])
+    index = np.arange(math.prod(lead)).reshape(lead)
+    return (np.broadcast_to(index, batch).reshape(-1) * mat).tolist()
+
+
+def prepare_batched_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
+                           options: dict[str, Any]) -> Prepared:
+    ffi, lib = native.load()
+    a, b = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+    m, k, n = a[-2], a[-1], b[-1]
+    a_off = ffi.new("long[]", _batch_offsets(a, batch))
+    b_off = ffi.new("long[]", _batch_offsets(b, batch))
+    act, act_a, act_b = activation(attrs)
+    isa = native.isa()
+    isa_id = native.isa_id(isa)
+    pool = pool_for(options)
+    count = math.prod(batch)
+    slot, new = output_buffer(graph, options, node.outputs[0], (*batch, m, n))
+    ptr = from_buffer()
+
+    def run(inputs):
+        y, py = slot or new()
+        status = lib.mc_matmul_batched(pool.ptr, isa_id, count, m, n, k,
+                                       ptr("float[]", f32(inputs[0])), a_off,
+                                       ptr("float[]", f32(inputs[1])), b_off, act, act_a,
+                                       act_b, py)
+        if status:
+            check(status, node)
+        return (y,)
+
+    return prepared(run, op="MatMul", isa=isa, threads=pool.count, batch=count)
+
+
 def prepare_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
                    options: dict[str, Any]) -> Prepared:
     a, b = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    if len(b) > 2:
+        return prepare_batched_matmul(node, attrs, graph, options)
     m, k, n = math.prod(a[:-1]), a[-1], b[1]
     return _make(node, graph, options, m=m, n=n, k=k, trans_a=0, trans_b=0, alpha=1.0,
                  beta=1.0, c_name="", out_shape=(*a[:-1], n), attrs=attrs, op="MatMul")

@@ -5,12 +5,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import AUTO_PADS, window_attrs, window_geometry
 
 from mace_cpu import native
-from mace_cpu.kernels.common import Prepared, all_f32, check, cin, cout, f32, kernel, shape
+from mace_cpu.arena import output_buffer
+from mace_cpu.kernels.common import (
+    Prepared,
+    all_f32,
+    check,
+    f32,
+    from_buffer,
+    kernel,
+    prepared,
+    shape,
+)
 from mace_cpu.threads import pool_for
 
 POOL_MAX, POOL_AVG = 0, 1
@@ -66,13 +75,16 @@ def _prepare_window(node: Node, attrs: dict[str, Any], graph: Graph,
     pool = pool_for(options)
     out_shape = (geo["n"], geo["c"], geo["oh"], geo["ow"])
 
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr = from_buffer()
+
     def run(inputs):
         x = f32(inputs[0])
-        y = np.empty(out_shape, np.float32)
-        check(lib.mc_pool2d(params, pool.ptr, isa_id, cin(x), cout(y)), node)
+        y, py = slot or new()
+        check(lib.mc_pool2d(params, pool.ptr, isa_id, ptr("float[]", x), py), node)
         return (y,)
 
-    return Prepared(run, op=node.op_type, isa=isa, threads=pool.count)
+    return prepared(run, op=node.op_type, isa=isa, threads=pool.count)
 
 
 def prepare_max_pool(node, attrs, graph, options) -> Prepared:
@@ -98,13 +110,16 @@ def prepare_global_average_pool(node: Node, attrs: dict[str, Any], graph: Graph,
     isa_id = native.isa_id(isa)
     pool = pool_for(options)
 
+    slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
+    ptr = from_buffer()
+
     def run(inputs):
         x = f32(inputs[0])
-        y = np.empty(out_shape, np.float32)
-        check(lib.mc_global_avg_pool(pool.ptr, isa_id, planes, size, cin(x), cout(y)), node)
+        y, py = slot or new()
+        check(lib.mc_global_avg_pool(pool.ptr, isa_id, planes, size, ptr("float[]", x), py), node)
         return (y,)
 
-    return Prepared(run, op="GlobalAveragePool", isa=isa, threads=pool.count)
+    return prepared(run, op="GlobalAveragePool", isa=isa, threads=pool.count)
 
 
 KERNELS = [

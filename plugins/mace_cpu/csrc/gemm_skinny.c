@@ -1,0 +1,245 @@
+/* Skinny GEMM: Y (M x N) = act(A (M x K) * B (K x N) + bias) for few rows M, with a
+ * constant B packed once (AVX-512).
+ *
+ * The main GEMM puts N in the vector lanes and tiles M by 8, which wastes most of each
+ * vector when N is small: a 1x1 conv on a 7x7 image has N = 49 pixels (two 32-wide slivers
+ * for 49 values), on a 1x1 image N = 1. Here the conv is turned around: rows are pixels,
+ * the 32-wide vectors hold output channels (the weights are B), so an 8 x 32 tile wastes
+ * only the last partial row tile. The same kernel runs a fully connected layer with M = 1.
+ *
+ * A is read in place (element (i, k) at a[i * a_sr + k * a_sk]: a conv's NCHW input has
+ * a_sr = 1, a_sk = pixels), B is packed as N/32 slivers of K x 32 floats, and the whole K
+ * runs in one pass (a sliver streams from L2). Y is written through (y_sr, y_sc): row-major
+ * (y_sc = 1), or transposed back into NCHW (y_sr = 1) by an in-register 8 x 16 transpose.
+ * The bias is per column; ReLU / Clip are fused, other activations run on the output.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SK_NR 32
+#define SK_KC 256 /* K block */
+
+float *mc_skinny_pack(const float *src, long rs, long cs, int k, int n) {
+    const int slivers = MC_CEIL_DIV(n, SK_NR);
+    float *dst = mc_aligned_alloc(sizeof(float) * (size_t)slivers * k * SK_NR);
+    if (!dst) return NULL;
+    for (int s = 0; s < slivers; s++)
+        for (int kk = 0; kk < k; kk++) {
+            float *d = dst + ((size_t)s * k + kk) * SK_NR;
+            for (int j = 0; j < SK_NR; j++) {
+                int col = s * SK_NR + j;
+                d[j] = col < n ? src[(long)kk * rs + (long)col * cs] : 0.0f;
+            }
+        }
+    return dst;
+}
+
+#ifdef MC_X86
+#include <immintrin.h>
+
+/* Channel c (of 16) of 8 rows r0..r7 into y + c * ysc, rows under `rows` (bit mask),
+ * channels below `cols`. */
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+store_t16(__m512 r0, __m512 r1, __m512 r2, __m512 r3, __m512 r4, __m512 r5, __m512 r6,
+          __m512 r7, float *y, long ysc, unsigned rows, int cols) {
+    __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+    __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+    __m512 t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);
+    __m512 t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);
+    /* u[c]: per 128-bit lane L, channel 4L + c of rows 0-3 (u[c]) and rows 4-7 (u[c + 4]) */
+    __m512 u[8];
+    u[0] = _mm512_shuffle_ps(t0, t2, 0x44);
+    u[1] = _mm512_shuffle_ps(t0, t2, 0xee);
+    u[2] = _mm512_shuffle_ps(t1, t3, 0x44);
+    u[3] = _mm512_shuffle_ps(t1, t3, 0xee);
+    u[4] = _mm512_shuffle_ps(t4, t6, 0x44);
+    u[5] = _mm512_shuffle_ps(t4, t6, 0xee);
+    u[6] = _mm512_shuffle_ps(t5, t7, 0x44);
+    u[7] = _mm512_shuffle_ps(t5, t7, 0xee);
+    const __mmask16 lo = (__mmask16)rows, hi = (__mmask16)(rows << 8);
+    for (int c = 0; c < 4; c++) {
+        /* [rows 0-3 | rows 4-7] of channel c (lanes 0, 1 -> L = 0, 1), then of c + 8 */
+        __m512 a = _mm512_shuffle_f32x4(u[c], u[c + 4], 0x44);  /* u0.L0 u0.L1 u4.L0 u4.L1 */
+        __m512 b = _mm512_shuffle_f32x4(u[c], u[c + 4], 0xee);  /* u0.L2 u0.L3 u4.L2 u4.L3 */
+        a = _mm512_shuffle_f32x4(a, a, 0xd8); /* channel c | channel c + 4 */
+        b = _mm512_shuffle_f32x4(b, b, 0xd8); /* channel c + 8 | channel c + 12 */
+        if (c < cols) _mm512_mask_storeu_ps(y + c * ysc, lo, a);
+        if (c + 4 < cols) _mm512_mask_storeu_ps(y + (c + 4) * ysc - 8, hi, a);
+        if (c + 8 < cols) _mm512_mask_storeu_ps(y + (c + 8) * ysc, lo, b);
+        if (c + 12 < cols) _mm512_mask_storeu_ps(y + (c + 12) * ysc - 8, hi, b);
+    }
+}
+
+/* One tile's arguments: rows `rows` (of MR) x 32 columns (`cols` valid) over k steps. */
+typedef struct {
+    const float *a, *b, *bias;
+    long sr, sk;
+    int k, rows, cols, clamp;
+    float lo, hi;
+    float *y;
+    long ysr, ysc;
+    const float *part_in; /* partial sums of earlier K blocks (MR x 32), or NULL: the bias */
+    float *part_out;      /* where to leave this K block's sums, or NULL: the last block */
+    const float *next;    /* the next B block, prefetched row by row across the row tiles */
+    long next_rows;
+    int tiles, tile_index;
+} tile_args;
+
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void tile(const int MR,
+                                                                         const tile_args *t) {
+    __m512 acc[8][2];
+    const __m512 z = _mm512_setzero_ps();
+    const int cols = t->cols;
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+    __m512 bias0 = t->bias ? _mm512_maskz_loadu_ps(m0, t->bias) : z;
+    __m512 bias1 = t->bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : z;
+    for (int r = 0; r < 8; r++) {
+        acc[r][0] = r >= MR ? z : t->part_in ? _mm512_load_ps(t->part_in + 32 * r) : bias0;
+        acc[r][1] = r >= MR ? z : t->part_in ? _mm512_load_ps(t->part_in + 32 * r + 16) : bias1;
+    }
+    const float *a = t->a, *b = t->b;
+    const long sr = t->sr, sk = t->sk;
+#pragma GCC unroll 2
+    for (int kk = 0; kk < t->k; kk++) {
+        const __m512 v0 = _mm512_load_ps(b + SK_NR * kk), v1 = _mm512_load_ps(b + SK_NR * kk + 16);
+        const float *ak = a + kk * sk;
+        if (kk % t->tiles == t->tile_index && kk < t->next_rows) {
+            _mm_prefetch((const char *)(t->next + SK_NR * kk), _MM_HINT_T1);
+            _mm_prefetch((const char *)(t->next + SK_NR * kk + 16), _MM_HINT_T1);
+        }
+        for (int r = 0; r < MR; r++) {
+            const __m512 av = _mm512_set1_ps(ak[r * sr]);
+            acc[r][0] = _mm512_fmadd_ps(av, v0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, v1, acc[r][1]);
+        }
+    }
+    if (t->part_out) {
+        for (int r = 0; r < MR; r++) {
+            _mm512_store_ps(t->part_out + 32 * r, acc[r][0]);
+            _mm512_store_ps(t->part_out + 32 * r + 16, acc[r][1]);
+        }
+        return;
+    }
+    if (t->clamp) {
+        const __m512 vlo = _mm512_set1_ps(t->lo), vhi = _mm512_set1_ps(t->hi);
+        for (int r = 0; r < MR; r++)
+            for (int h = 0; h < 2; h++) acc[r][h] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[r][h]));
+    }
+    float *y = t->y;
+    if (t->ysc == 1) {
+        for (int r = 0; r < MR && r < t->rows; r++) {
+            _mm512_mask_storeu_ps(y + r * t->ysr, m0, acc[r][0]);
+            _mm512_mask_storeu_ps(y + r * t->ysr + 16, m1, acc[r][1]);
+        }
+        return;
+    }
+    const unsigned rmask = (1u << t->rows) - 1u;
+    store_t16(acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[4][0], acc[5][0], acc[6][0],
+              acc[7][0], y, t->ysc, rmask, cols);
+    if (cols > 16)
+        store_t16(acc[0][1], acc[1][1], acc[2][1], acc[3][1], acc[4][1], acc[5][1],
+                  acc[6][1], acc[7][1], y + 16 * t->ysc, t->ysc, rmask, cols - 16);
+}
+
+MC_TARGET_AVX512 static void tile_avx512(const tile_args *t) {
+    switch (t->rows) {
+    case 1: tile(1, t); break;
+    case 2: tile(2, t); break;
+    case 3: tile(3, t); break;
+    case 4: tile(4, t); break;
+    case 5: tile(5, t); break;
+    case 6: tile(6, t); break;
+    case 7: tile(7, t); break;
+    default: tile(8, t); break;
+    }
+}
+#endif
+
+int mc_skinny_supported(int isa) { return isa == MC_ISA_AVX512; }
+
+typedef struct {
+    int m, n, k, isa, per_task;
+    const float *a, *b, *bias;
+    long a_sr, a_sk, y_sr, y_sc;
+    mc_act act;
+    float *y;
+    mc_threads *t;
+    int failed;
+} skinny_job;
+
+/* Slivers [s0, s1): per K block of SK_KC steps (whose B block then serves every row tile
+ * from L1 / L2 instead of streaming the sliver from memory once per tile), every row tile,
+ * partial sums kept in scratch between blocks. */
+static void skinny_task(void *raw, long task, int tid) {
+    skinny_job *j = raw;
+    const int s0 = (int)task * j->per_task;
+    const int s1 = MC_MIN(MC_CEIL_DIV(j->n, SK_NR), s0 + j->per_task);
+    const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
+#ifdef MC_X86
+    const int tiles = MC_CEIL_DIV(j->m, 8), blocks = MC_CEIL_DIV(j->k, SK_KC);
+    float *part = blocks > 1 ? mc_ws_get(j->t, tid, MC_WS_TMP, sizeof(float) * 256 * tiles)
+                             : NULL;
+    if (blocks > 1 && !part) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    tile_args ta = {.sr = j->a_sr, .sk = j->a_sk, .clamp = clamp,
+                    .lo = j->act.kind == MC_ACT_CLIP ? j->act.a : 0.0f,
+                    .hi = j->act.kind == MC_ACT_CLIP ? j->act.b : INFINITY,
+                    .ysr = j->y_sr, .ysc = j->y_sc};
+    for (int s = s0; s < s1; s++) {
+        const int c0 = s * SK_NR;
+        ta.cols = MC_MIN(SK_NR, j->n - c0);
+        ta.bias = j->bias ? j->bias + c0 : NULL;
+        for (int k0 = 0; k0 < j->k; k0 += SK_KC) {
+            ta.k = MC_MIN(SK_KC, j->k - k0);
+            ta.b = j->b + ((size_t)s * j->k + k0) * SK_NR;
+            ta.next = ta.b + (size_t)ta.k * SK_NR; /* B is one stream of blocks */
+            ta.next_rows = s + 1 < s1 || k0 + ta.k < j->k ? SK_KC : 0;
+            ta.tiles = tiles;
+            for (int i = 0, tl = 0; i < j->m; i += 8, tl++) {
+                ta.tile_index = tl;
+                ta.rows = MC_MIN(8, j->m - i);
+                ta.a = j->a + i * j->a_sr + (long)k0 * j->a_sk;
+                ta.y = j->y + i * j->y_sr + c0 * j->y_sc;
+                ta.part_in = k0 > 0 ? part + 256 * tl : NULL;
+                ta.part_out = k0 + ta.k < j->k ? part + 256 * tl : NULL;
+                tile_avx512(&ta);
+            }
+        }
+    }
+#else
+    (void)tid;
+#endif
+    if (!clamp && j->act.kind != MC_ACT_NONE) {
+        if (j->y_sr == 1) { /* transposed: columns s0.. are contiguous runs of m */
+            long first = (long)s0 * SK_NR, last = MC_MIN(j->n, (long)s1 * SK_NR);
+            if (last > first)
+                mc_act_apply(&j->act, j->isa, j->y + first * j->y_sc, j->y + first * j->y_sc,
+                             (last - first - 1) * j->y_sc + j->m);
+        } else {
+            for (int i = 0; i < j->m; i++) {
+                float *row = j->y + i * j->y_sr + (long)s0 * SK_NR;
+                long count = MC_MIN(j->n, (long)s1 * SK_NR) - (long)s0 * SK_NR;
+                if (count > 0) mc_act_apply(&j->act, j->isa, row, row, count);
+            }
+        }
+    }
+}
+
+int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
+                  long a_sk, const float *bpack, const float *bias, const mc_act *act,
+                  float *y, long y_sr, long y_sc) {
+    if (!mc_skinny_supported(isa)) return MC_ERR_ISA;
+    skinny_job j = {m, n, k, isa, 1, a, bpack, bias, a_sr, a_sk, y_sr, y_sc, *act, y, t, 0};
+    const int slivers = MC_CEIL_DIV(n, SK_NR);
+    int threads = mc_threads_for(t, 2.0 * MC_ROUND_UP(m, 8) * (double)slivers * SK_NR * k *
+                                        MC_NS_PER_GEMM_FLOP);
+    j.per_task = threads > 1 ? MC_MAX(1, slivers / (3 * threads)) : slivers;
+    mc_parallel(t, threads, MC_CEIL_DIV(slivers, j.per_task), skinny_task, &j);
+    return j.failed ? MC_ERR_NOMEM : MC_OK;
+}
