@@ -23,6 +23,7 @@ def tests_core(session: nox.Session) -> None:
     """mace-core alone (no onnx, no onnxruntime): tests that need them skip with the reason."""
     session.install(*DEV)
     session.install("-e", ".")
+    session.env["MACE_ALLOW_SKIP_HEAVY"] = "1"  # TensorFlow / LiteRT tests skip, saying why
     session.run("pytest", "-m", "not slow", "tests", *session.posargs)
 
 

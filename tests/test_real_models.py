@@ -88,6 +88,7 @@ def test_real_model_memory_plan_near_lower_bound(name, converted):
 def test_control_flow_model_without_frozen_inputs_is_refused_clearly(name):
     """Unfrozen, a model with If is refused naming the inputs to freeze; one with Loop/Scan
     naming the op types it lacks. A clear error, not a crash."""
+    pytest.importorskip("onnx", reason="needs the ONNX frontend (mace-converters[onnx])")
     from mace_core.errors import UnsupportedOpError, ValidationError
     from mace_core.fetch import fetch
     from mace_core.pipeline import import_model
