@@ -15,10 +15,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument("models", type=Path, nargs="+", metavar="MODEL.pb")
     p.add_argument("--memory", action="store_true", help="print the memory-plan table")
+    p.add_argument("--device", choices=("any", "gpu"), default="any",
+                   help="with --memory: 'gpu' prints the GPU plugin's image/buffer reuse table")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from mace_core.errors import MaceError
     from mace_core.model_format import load_graph
     from mace_core.model_format.inspect import describe
 
@@ -31,7 +34,16 @@ def run(args) -> int:
                 value = ", ".join(f"{k}:{v}" for k, v in value.items())
             print(f"  {key}: {value}")
         graphs.append(load_graph(path))
-    if args.memory:
+    if args.memory and args.device == "gpu":
+        try:
+            from mace_gpu_opencl.memory import format_gpu_memory_table, gpu_memory_report
+        except ImportError as exc:
+            raise MaceError("--device gpu needs the GPU plugin: pip install mace-gpu-opencl"
+                            ) from exc
+        print()
+        print(format_gpu_memory_table([(str(p), gpu_memory_report(g))
+                                       for p, g in zip(args.models, graphs, strict=True)]))
+    elif args.memory:
         from mace_core.memory.report import format_memory_table, memory_table
 
         print()

@@ -9,6 +9,8 @@ Session options (keyword options of ``Model.session``):
 ``gpu_kernel_time_limit_ms``  split kernels that run longer (see ``launch.py``)
 ``gpu_tuning_file``           JSON tuning results to load (see ``tuning.py``)
 ``gpu_tuning``                tune local sizes on first run (True, or candidates per kernel)
+``gpu_memory_reuse``          True (default): node outputs share images / buffers by lifetime
+                              (``memory.py``); False: one per output
 ``gpu_device_tensors``        ``"always"`` (default): outputs stay on the device as GpuTensor;
                               the session downloads them (``OpenCLDevice.to_host``) where a
                               non-GPU op or the caller reads them; ``"auto"``: download outputs
@@ -28,7 +30,8 @@ from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
 from mace_gpu_opencl.device import GpuRuntime, get_runtime
 from mace_gpu_opencl.launch import Launcher
-from mace_gpu_opencl.tensor import BUFFER, IMAGE, GpuTensor, fits_image, view4
+from mace_gpu_opencl.memory import Allocator, gpu_lifetimes
+from mace_gpu_opencl.tensor import BUFFER, IMAGE, GpuTensor, allocate_mem, fits_image, view4
 
 I32 = np.int32
 F32 = np.float32
@@ -109,6 +112,25 @@ def _consumers(graph: Graph, options: dict[str, Any]) -> dict[str, list[Node]]:
     return _CONSUMERS[2]
 
 
+def _allocator(graph: Graph, options: dict[str, Any], runtime: GpuRuntime) -> Allocator | None:
+    """The session's output allocator (kept in its options dict), None with reuse off."""
+    if not options.get("gpu_memory_reuse", True):
+        return None
+    held = options.get("_gpu_allocator")
+    if held is None or held[0] is not graph:
+        from mace_gpu_opencl.kernels import gpu_accepts
+
+        def make(storage: str, half: bool, extent: tuple[int, ...]) -> Any:
+            if storage == IMAGE:
+                return allocate_mem(runtime, (1, 4 * extent[0], extent[1], 1), IMAGE, half)
+            cl = runtime.cl
+            return cl.Buffer(runtime.context, cl.mem_flags.READ_WRITE, size=extent[0])
+
+        lifetimes = gpu_lifetimes(graph, lambda n: gpu_accepts(n, graph))
+        held = options["_gpu_allocator"] = (graph, Allocator(lifetimes, make))
+    return held[1]
+
+
 # -- the per-node environment ------------------------------------------------------------
 class OpEnv:
     """Helpers for preparing one node: storage choice, inputs, outputs, launchers."""
@@ -134,6 +156,7 @@ class OpEnv:
         self._uploads: dict[int, tuple[Any, Any, GpuTensor, Launcher]] = {}
         self._pending: dict[int, Any] = {}
         self.download = [self._needs_host(name, options) for name in node.outputs]
+        self.allocator = _allocator(graph, options, self.runtime)
 
     def _needs_host(self, name: str, options: dict[str, Any]) -> bool:
         mode = self.config.device_tensors
@@ -189,10 +212,16 @@ class OpEnv:
         return out
 
     def output(self, shape: Sequence[int] | None = None, index: int = 0) -> GpuTensor:
-        """Preallocated memory for output ``index`` (reused by every run)."""
+        """Preallocated memory for output ``index`` (reused by every run; shared with
+        tensors of other lifetimes unless ``gpu_memory_reuse`` is off)."""
         if shape is None:
             shape = self.shape(self.node.outputs[index])
-        return GpuTensor.empty(self.runtime, shape, self.storage, self.half)
+        mem = None
+        if self.allocator is not None:
+            mem = self.allocator.take(self.node, view4(shape), self.storage, self.half)
+        if mem is None:
+            return GpuTensor.empty(self.runtime, shape, self.storage, self.half)
+        return GpuTensor(self.runtime, mem, shape, self.storage, self.half)
 
     def weights(self, array: np.ndarray) -> Any:
         """A read-only buffer of ``array`` in the storage precision (filters)."""

@@ -1,0 +1,210 @@
+"""GPU memory reuse: the per-session allocator of output images and buffers, and its report.
+
+Every GPU node output gets its memory from a *block*: an image2d of some ``width x height``
+texels or a buffer of some bytes (per storage kind and precision). A request is live from
+the step (position in ``graph.nodes``, the order sessions run) of the node producing it
+through the *release* step: the last step reading the tensor or any view of it (Reshape and
+the other view ops may hand on the same memory). A block serves any number of requests
+whose live steps do not overlap; a request takes, among the blocks free over its steps, the
+one wasting least: an image whose width and height are both >= the request's, a buffer of
+at least its bytes; failing that, a new block of its own size.
+
+Graph outputs and tensors some non-GPU kernel reads (with their view groups) are *pinned*:
+they get blocks of their own, never shared.
+
+Blocks record the steps they are busy as intervals, so requests may come in any order
+(Relayout allocates at its first run) and a block is never handed to two overlapping ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from mace_core.ir import Graph, Node
+from mace_core.memory.lifetimes import VIEW_OPS
+from mace_gpu_opencl.tensor import BUFFER, IMAGE, View, grid, view4
+
+DEFAULT_IMAGE_MAX = (16384, 16384)
+
+
+def texel_bytes(half: bool) -> int:
+    return 8 if half else 16
+
+
+def padded_bytes(view: View, half: bool) -> int:
+    """Bytes of a view in GPU storage (texel grid, channels padded to four)."""
+    width, height = grid(view)
+    return max(width * height * texel_bytes(half), 16)
+
+
+@attrs.frozen
+class Lifetimes:
+    """Step of every node, release step and pinning of every produced tensor."""
+
+    step: dict[int, int]  # id(node) -> position in graph.nodes
+    release: dict[str, int]
+    pinned: frozenset[str]
+
+
+def gpu_lifetimes(graph: Graph, on_gpu: Callable[[Node], bool]) -> Lifetimes:
+    """Release steps over ``graph.nodes`` (view groups share the last reader of any member);
+    pinned: graph outputs and tensors read by a node ``on_gpu`` rejects, with their groups."""
+    root: dict[str, str] = {}
+    last: dict[str, int] = {}
+    end = len(graph.nodes) - 1
+    for step, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            if name in root:
+                last[root[name]] = step
+        for index, name in enumerate(node.outputs):
+            if not name:
+                continue
+            source = node.inputs[0] if node.inputs else ""
+            view = index == 0 and node.domain == "" and node.op_type in VIEW_OPS
+            root[name] = root[source] if view and source in root else name
+            last.setdefault(root[name], step)
+    pinned_roots = {root[n] for n in graph.outputs if n in root}
+    for node in graph.nodes:
+        if not on_gpu(node):
+            pinned_roots |= {root[n] for n in node.inputs if n in root}
+    for name in pinned_roots:
+        last[name] = end
+    return Lifetimes(
+        step={id(node): i for i, node in enumerate(graph.nodes)},
+        release={name: last[r] for name, r in root.items()},
+        pinned=frozenset(name for name, r in root.items() if r in pinned_roots),
+    )
+
+
+@attrs.define
+class Block:
+    """One image or buffer and the step intervals it serves."""
+
+    storage: str
+    half: bool
+    extent: tuple[int, ...]  # (width, height) texels for images, (bytes,) for buffers
+    mem: Any
+    pinned: bool = False
+    busy: list[tuple[int, int]] = attrs.Factory(list)
+
+    @property
+    def nbytes(self) -> int:
+        if self.storage == IMAGE:
+            return self.extent[0] * self.extent[1] * texel_bytes(self.half)
+        return self.extent[0]
+
+    def free(self, first: int, last: int) -> bool:
+        return not self.pinned and all(b < first or last < a for a, b in self.busy)
+
+
+class Allocator:
+    """Blocks of one session (``make(storage, half, extent)`` creates a block's memory)."""
+
+    def __init__(self, lifetimes: Lifetimes, make: Callable[[str, bool, tuple], Any]) -> None:
+        self.lifetimes = lifetimes
+        self.make = make
+        self.blocks: list[Block] = []
+        self.requests: list[tuple[int, int, int]] = []  # (first, last, padded bytes)
+
+    def interval(self, node: Node) -> tuple[int, int, bool] | None:
+        """``(first, release, pinned)`` of the node's outputs; None for an unknown node."""
+        step = self.lifetimes.step.get(id(node))
+        if step is None:
+            return None
+        names = [n for n in node.outputs if n]
+        release = max([self.lifetimes.release.get(n, step) for n in names], default=step)
+        return step, release, any(n in self.lifetimes.pinned for n in names)
+
+    def take(self, node: Node, view: View, storage: str, half: bool) -> Any:
+        """Memory for one output view of ``node`` (None when the node is not in the graph)."""
+        span = self.interval(node)
+        if span is None:
+            return None
+        first, last, pinned = span
+        width, height = grid(view)
+        need = (width, height) if storage == IMAGE else (padded_bytes(view, half),)
+        self.requests.append((first, last, padded_bytes(view, half)))
+        fitting = [b for b in self.blocks
+                   if (b.storage, b.half) == (storage, half) and b.free(first, last)
+                   and all(have >= want for have, want in zip(b.extent, need, strict=True))]
+        if pinned or not fitting:
+            block = Block(storage, half, need, self.make(storage, half, need), pinned)
+            self.blocks.append(block)
+        else:
+            block = min(fitting, key=lambda b: b.nbytes)  # least waste
+        block.busy.append((first, last))
+        return block.mem
+
+    @property
+    def planned(self) -> int:
+        return sum(b.nbytes for b in self.blocks)
+
+    @property
+    def no_reuse(self) -> int:
+        return sum(r[2] for r in self.requests)
+
+    @property
+    def lower_bound(self) -> int:
+        steps = max((r[1] for r in self.requests), default=-1) + 2
+        deltas = [0] * steps
+        for first, last, nbytes in self.requests:
+            deltas[first] += nbytes
+            deltas[last + 1] -= nbytes
+        best = running = 0
+        for delta in deltas:
+            running += delta
+            best = max(best, running)
+        return best
+
+
+def gpu_memory_report(graph: Graph, storage: str = IMAGE, half: bool = False,
+                      image_max: tuple[int, int] = DEFAULT_IMAGE_MAX) -> dict[str, int]:
+    """The GPU output memory of ``graph`` with every node a GPU kernel takes on the GPU
+    (no device needed): ``lower_bound`` (most bytes of GPU tensors live at one step, in
+    their padded storage), ``planned`` (blocks of the allocator), ``no_reuse`` (one block
+    per output), ``blocks`` and ``tensors`` (counts). A node's storage is ``storage`` unless
+    one of its tensors exceeds ``image_max`` (then buffer), as in a session; view ops whose
+    4-D view is unchanged take no memory. Intermediate tensors of a kernel are not counted.
+    """
+    from mace_gpu_opencl.kernels import gpu_accepts
+
+    on_gpu = {id(n): gpu_accepts(n, graph) for n in graph.nodes}
+    lifetimes = gpu_lifetimes(graph, lambda n: on_gpu[id(n)])
+    allocator = Allocator(lifetimes, lambda *_: None)
+    placed: set[str] = set()
+    for node in graph.nodes:
+        if not on_gpu[id(node)]:
+            continue
+        names = [n for n in node.inputs + node.outputs
+                 if n and n not in graph.constants and n in graph.tensors]
+        views = [view4(graph.desc(n).shape) for n in names]
+        fits = all(0 < w <= image_max[0] and 0 < h <= image_max[1]
+                   for w, h in (grid(v) for v in views))
+        kind = IMAGE if storage == IMAGE and fits else BUFFER
+        for index, name in enumerate(node.outputs):
+            if not name:
+                continue
+            placed.add(name)
+            source = node.inputs[0] if node.inputs else ""
+            out_view = view4(graph.desc(name).shape)
+            if (index == 0 and node.op_type in VIEW_OPS and source in placed
+                    and view4(graph.desc(source).shape) == out_view):
+                continue
+            allocator.take(node, out_view, kind, half)
+    return {"lower_bound": allocator.lower_bound, "planned": allocator.planned,
+            "no_reuse": allocator.no_reuse, "blocks": len(allocator.blocks),
+            "tensors": len(allocator.requests)}
+
+
+def format_gpu_memory_table(rows: list[tuple[str, dict[str, int]]]) -> str:
+    """A text table of ``(model, gpu_memory_report(...))`` rows, sizes in KiB."""
+    head = ("model", "lower bound", "planned", "no reuse", "blocks", "tensors")
+    lines = [f"{head[0]:<28}" + "".join(f"{h:>14}" for h in head[1:])]
+    for name, r in rows:
+        sizes = [f"{r[k] / 1024:.1f} KiB" for k in ("lower_bound", "planned", "no_reuse")]
+        lines.append(f"{name:<28}" + "".join(f"{s:>14}" for s in sizes)
+                     + f"{r['blocks']:>14}{r['tensors']:>14}")
+    return "\n".join(lines)
