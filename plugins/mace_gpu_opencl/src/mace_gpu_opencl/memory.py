@@ -5,15 +5,22 @@ texels or a buffer of some bytes (per storage kind and precision). A request is 
 the step (position in ``graph.nodes``, the order sessions run) of the node producing it
 through the *release* step: the last step reading the tensor or any view of it (Reshape and
 the other view ops may hand on the same memory). A block serves any number of requests
-whose live steps do not overlap; a request takes, among the blocks free over its steps, the
-one wasting least: an image whose width and height are both >= the request's, a buffer of
-at least its bytes; failing that, a new block of its own size.
+whose live steps do not overlap.
+
+The plan is made in two passes before any memory exists (:meth:`Allocator.plan`, over the
+walk of :func:`gpu_requests`): each request joins the block, among those free over its
+steps, that grows least (a buffer to the largest request it serves, an image to the widest
+and the tallest), or a new block when growing would cost more; requests are placed in step
+order and, again, largest first, and the smaller total is kept. Each block is then created
+once at its final size, when one of its requests is first taken. A request the plan did not
+foresee (Relayout allocates at its first run) takes the least wasteful created block free
+over its steps that already fits it, else a new block of its own size.
 
 Graph outputs and tensors some non-GPU kernel reads (with their view groups) are *pinned*:
 they get blocks of their own, never shared.
 
-Blocks record the steps they are busy as intervals, so requests may come in any order
-(Relayout allocates at its first run) and a block is never handed to two overlapping ones.
+Blocks record the steps they are busy as intervals, so a block is never handed to two
+requests whose steps overlap.
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ def gpu_lifetimes(graph: Graph, on_gpu: Callable[[Node], bool]) -> Lifetimes:
 
 @attrs.define
 class Block:
-    """One image or buffer and the step intervals it serves."""
+    """One image or buffer and the step intervals it serves (``mem`` None until created)."""
 
     storage: str
     half: bool
@@ -92,12 +99,26 @@ class Block:
 
     @property
     def nbytes(self) -> int:
-        if self.storage == IMAGE:
-            return self.extent[0] * self.extent[1] * texel_bytes(self.half)
-        return self.extent[0]
+        return extent_bytes(self.storage, self.half, self.extent)
 
     def free(self, first: int, last: int) -> bool:
         return not self.pinned and all(b < first or last < a for a, b in self.busy)
+
+
+def extent_bytes(storage: str, half: bool, extent: tuple[int, ...]) -> int:
+    """Bytes of a block of ``extent`` (texels for images, bytes for buffers)."""
+    if storage == IMAGE:
+        return extent[0] * extent[1] * texel_bytes(half)
+    return extent[0]
+
+
+def need_extent(view: View, storage: str, half: bool) -> tuple[int, ...]:
+    """The extent a view needs: its texel grid for images, its padded bytes for buffers."""
+    return grid(view) if storage == IMAGE else (padded_bytes(view, half),)
+
+
+# (node, output view, storage, precision) of one planned output
+Request = tuple[Node, View, str, bool]
 
 
 class Allocator:
@@ -106,8 +127,10 @@ class Allocator:
     def __init__(self, lifetimes: Lifetimes, make: Callable[[str, bool, tuple], Any]) -> None:
         self.lifetimes = lifetimes
         self.make = make
-        self.blocks: list[Block] = []
+        self.blocks: list[Block] = []  # created blocks
         self.requests: list[tuple[int, int, int]] = []  # (first, last, padded bytes)
+        # id(node) -> [(storage, half, extent, planned block)] not yet taken
+        self._slots: dict[int, list[tuple[str, bool, tuple[int, ...], Block]]] = {}
 
     def interval(self, node: Node) -> tuple[int, int, bool] | None:
         """``(first, release, pinned)`` of the node's outputs; None for an unknown node."""
@@ -118,18 +141,50 @@ class Allocator:
         release = max([self.lifetimes.release.get(n, step) for n in names], default=step)
         return step, release, any(n in self.lifetimes.pinned for n in names)
 
+    def plan(self, requests: list[Request]) -> None:
+        """Assign the outputs a session will take to blocks ahead of time (see the module
+        docstring); blocks are created at their final size when first taken."""
+        spans = []
+        for node, view, storage, half in requests:
+            span = self.interval(node)
+            if span is not None:
+                spans.append((*span, storage, half, need_extent(view, storage, half), node))
+        best: list[Block] | None = None
+        for order in (spans, sorted(spans, key=lambda r: -extent_bytes(r[3], r[4], r[5]))):
+            blocks, placed = _assign(order)
+            if best is None or sum(b.nbytes for b in blocks) < sum(b.nbytes for b in best):
+                best, chosen = blocks, placed
+        if best is None:
+            return
+        for (_, _, _, storage, half, extent, node), block in chosen:
+            self._slots.setdefault(id(node), []).append((storage, half, extent, block))
+
+    def _planned(self, node: Node, storage: str, half: bool,
+                 need: tuple[int, ...]) -> Block | None:
+        slots = self._slots.get(id(node), [])
+        for index, (s, h, extent, block) in enumerate(slots):
+            if (s, h) == (storage, half) and _fits(block.extent, need) and extent == need:
+                del slots[index]
+                return block
+        return None
+
     def take(self, node: Node, view: View, storage: str, half: bool) -> Any:
         """Memory for one output view of ``node`` (None when the node is not in the graph)."""
         span = self.interval(node)
         if span is None:
             return None
         first, last, pinned = span
-        width, height = grid(view)
-        need = (width, height) if storage == IMAGE else (padded_bytes(view, half),)
+        need = need_extent(view, storage, half)
         self.requests.append((first, last, padded_bytes(view, half)))
+        block = self._planned(node, storage, half, need)
+        if block is not None:
+            if block.mem is None:
+                block.mem = self.make(storage, half, block.extent)
+                self.blocks.append(block)
+            return block.mem
         fitting = [b for b in self.blocks
                    if (b.storage, b.half) == (storage, half) and b.free(first, last)
-                   and all(have >= want for have, want in zip(b.extent, need, strict=True))]
+                   and _fits(b.extent, need)]
         if pinned or not fitting:
             block = Block(storage, half, need, self.make(storage, half, need), pinned)
             self.blocks.append(block)
@@ -160,6 +215,67 @@ class Allocator:
         return best
 
 
+def _fits(have: tuple[int, ...], want: tuple[int, ...]) -> bool:
+    return all(h >= w for h, w in zip(have, want, strict=True))
+
+
+def _assign(spans: list[tuple]) -> tuple[list[Block], list[tuple[tuple, Block]]]:
+    """Blocks (at their final extents, busy over their requests' steps) for ``spans`` of
+    ``(first, last, pinned, storage, half, extent, node)`` taken in the order given: each
+    joins the free block that grows least (ties: least waste), or a new one when growing
+    would cost more than the request's own size."""
+    blocks: list[Block] = []
+    placed: list[tuple[tuple, Block]] = []
+    for span in spans:
+        first, last, pinned, storage, half, need, _ = span
+        own = extent_bytes(storage, half, need)
+        choice, cost = None, (own, 0)
+        if not pinned:
+            for block in blocks:
+                if (block.storage, block.half) != (storage, half) or not block.free(first, last):
+                    continue
+                grown = tuple(max(h, w) for h, w in zip(block.extent, need, strict=True))
+                size = extent_bytes(storage, half, grown)
+                key = (size - block.nbytes, size - own)
+                if key < cost:
+                    choice, cost = block, key
+        if choice is None:
+            choice = Block(storage, half, need, None, pinned)
+            blocks.append(choice)
+        else:
+            choice.extent = tuple(max(h, w) for h, w in zip(choice.extent, need, strict=True))
+        choice.busy.append((first, last))
+        placed.append((span, choice))
+    return blocks, placed
+
+
+def gpu_requests(graph: Graph, on_gpu: Callable[[Node], bool], storage: str, half: bool,
+                 fits: Callable[[View], bool]) -> list[Request]:
+    """The outputs a session's GPU kernels take, in graph order: a node's storage is
+    ``storage`` unless one of its tensors does not ``fit`` an image (then buffer); view
+    ops whose 4-D view is unchanged take no memory."""
+    requests: list[Request] = []
+    placed: set[str] = set()
+    for node in graph.nodes:
+        if not on_gpu(node):
+            continue
+        names = [n for n in node.inputs + node.outputs
+                 if n and n not in graph.constants and n in graph.tensors]
+        fit = all(fits(view4(graph.desc(n).shape)) for n in names)
+        kind = IMAGE if storage == IMAGE and fit else BUFFER
+        for index, name in enumerate(node.outputs):
+            if not name:
+                continue
+            placed.add(name)
+            source = node.inputs[0] if node.inputs else ""
+            out_view = view4(graph.desc(name).shape)
+            if (index == 0 and node.op_type in VIEW_OPS and source in placed
+                    and view4(graph.desc(source).shape) == out_view):
+                continue
+            requests.append((node, out_view, kind, half))
+    return requests
+
+
 def gpu_memory_report(graph: Graph, storage: str = IMAGE, half: bool = False,
                       image_max: tuple[int, int] = DEFAULT_IMAGE_MAX) -> dict[str, int]:
     """The GPU output memory of ``graph`` with every node a GPU kernel takes on the GPU
@@ -173,27 +289,16 @@ def gpu_memory_report(graph: Graph, storage: str = IMAGE, half: bool = False,
 
     on_gpu = {id(n): gpu_accepts(n, graph) for n in graph.nodes}
     lifetimes = gpu_lifetimes(graph, lambda n: on_gpu[id(n)])
-    allocator = Allocator(lifetimes, lambda *_: None)
-    placed: set[str] = set()
-    for node in graph.nodes:
-        if not on_gpu[id(node)]:
-            continue
-        names = [n for n in node.inputs + node.outputs
-                 if n and n not in graph.constants and n in graph.tensors]
-        views = [view4(graph.desc(n).shape) for n in names]
-        fits = all(0 < w <= image_max[0] and 0 < h <= image_max[1]
-                   for w, h in (grid(v) for v in views))
-        kind = IMAGE if storage == IMAGE and fits else BUFFER
-        for index, name in enumerate(node.outputs):
-            if not name:
-                continue
-            placed.add(name)
-            source = node.inputs[0] if node.inputs else ""
-            out_view = view4(graph.desc(name).shape)
-            if (index == 0 and node.op_type in VIEW_OPS and source in placed
-                    and view4(graph.desc(source).shape) == out_view):
-                continue
-            allocator.take(node, out_view, kind, half)
+    allocator = Allocator(lifetimes, lambda *_: 0)
+
+    def fits(view: View) -> bool:
+        width, height = grid(view)
+        return 0 < width <= image_max[0] and 0 < height <= image_max[1]
+
+    requests = gpu_requests(graph, lambda n: on_gpu[id(n)], storage, half, fits)
+    allocator.plan(requests)
+    for node, view, kind, precision in requests:
+        allocator.take(node, view, kind, precision)
     return {"lower_bound": allocator.lower_bound, "planned": allocator.planned,
             "no_reuse": allocator.no_reuse, "blocks": len(allocator.blocks),
             "tensors": len(allocator.requests)}

@@ -30,7 +30,7 @@ from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
 from mace_gpu_opencl.device import GpuRuntime, get_runtime
 from mace_gpu_opencl.launch import Launcher
-from mace_gpu_opencl.memory import Allocator, gpu_lifetimes
+from mace_gpu_opencl.memory import Allocator, gpu_lifetimes, gpu_requests
 from mace_gpu_opencl.tensor import BUFFER, IMAGE, GpuTensor, allocate_mem, fits_image, view4
 
 I32 = np.int32
@@ -126,8 +126,12 @@ def _allocator(graph: Graph, options: dict[str, Any], runtime: GpuRuntime) -> Al
             cl = runtime.cl
             return cl.Buffer(runtime.context, cl.mem_flags.READ_WRITE, size=extent[0])
 
-        lifetimes = gpu_lifetimes(graph, lambda n: gpu_accepts(n, graph))
-        held = options["_gpu_allocator"] = (graph, Allocator(lifetimes, make))
+        on_gpu = {id(n): gpu_accepts(n, graph) for n in graph.nodes}
+        allocator = Allocator(gpu_lifetimes(graph, lambda n: on_gpu[id(n)]), make)
+        config = GpuConfig.from_options(options, runtime)
+        allocator.plan(gpu_requests(graph, lambda n: on_gpu[id(n)], config.storage,
+                                    config.half, lambda v: fits_image(runtime, v, config.half)))
+        held = options["_gpu_allocator"] = (graph, allocator)
     return held[1]
 
 
