@@ -197,8 +197,8 @@ class OpEnv:
         return converted
 
     def _upload(self, host: np.ndarray, index: int) -> GpuTensor:
-        """A host array as a GpuTensor: copied as is (no host-side repacking, not waited
-        for) into a staging buffer, then scattered into texels by ``from_nchw``."""
+        """A host array as a GpuTensor: a snapshot copied as is (no host-side repacking, not
+        waited for) into a staging buffer, then scattered into texels by ``from_nchw``."""
         up = self._uploads.get(index)
         if up is None or up[0] != host.shape:
             out = GpuTensor.empty(self.runtime, host.shape, self.storage, self.half)
@@ -208,10 +208,12 @@ class OpEnv:
         _, staging, out, launch = up
         cl = self.runtime.cl
         self.runtime.transfers["upload"] += 1
-        # the event (which holds the host array) is kept until the next upload: dropping
-        # it would wait for the copy
-        self._pending[index] = cl.enqueue_copy(self.runtime.queue, staging,
-                                               np.ascontiguousarray(host), is_blocking=False)
+        # The copy is not waited for, so it reads a private snapshot: the caller's array may
+        # be rewritten as soon as we return (the cpu device reuses its output buffers every
+        # op). The event holds the snapshot until the next upload replaces it.
+        snapshot = np.array(host, dtype=np.float32, order="C", copy=True)
+        self._pending[index] = cl.enqueue_copy(self.runtime.queue, staging, snapshot,
+                                               is_blocking=False)
         launch(out.grid, [staging, *view_args(out)])
         return out
 
