@@ -3,12 +3,12 @@ sources, converted, run on the reference device and compared with TensorFlow its
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tf_helpers import heavy, mobilenet_v2
 
 from mace_core.compare import compare
 from mace_core.errors import ConversionError, UnsupportedOpError
@@ -17,15 +17,6 @@ from mace_core.registry import default_registry
 from mace_core.runtime.model import Model
 from mace_core.shape_inference import infer_shapes
 from mace_core.specs import ConvertOptions
-
-
-def heavy(module: str):
-    """Import a heavy test dependency; skipping is allowed only with MACE_ALLOW_SKIP_HEAVY=1."""
-    if os.environ.get("MACE_ALLOW_SKIP_HEAVY") == "1":
-        return pytest.importorskip(module, reason=f"{module} is not installed and "
-                                   "MACE_ALLOW_SKIP_HEAVY=1 allows skipping")
-    return importlib.import_module(module)
-
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = heavy("tensorflow")
@@ -70,20 +61,6 @@ def check(graph, path: Path, seed: int = 0) -> None:
 
 def convert(path: Path, **shapes):
     return convert_tf(path, ConvertOptions(input_shapes=shapes), default_registry())
-
-
-def mobilenet_v2(keras):
-    """MobileNetV2 (alpha 0.35, 96x96, random weights, logits out) with random batch-norm
-    statistics: with the initial ones (mean 0, variance 1) its logits vanish (~1e-10)."""
-    model = keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), weights=None,
-                                           classifier_activation=None)
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.get_weights()[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n),
-                               rng.normal(0, 0.2, n), rng.uniform(0.5, 1.5, n)])
-    return model
 
 
 def nchw_block(x):

@@ -25,7 +25,6 @@ steps of the output (``max |ours - LiteRT| / scale``) and by cosine similarity:
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import warnings
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tf_helpers import heavy
+from tf_helpers import mobilenet_v2 as shared_mobilenet_v2
 
 from mace_core.dtypes import DType
 from mace_core.errors import ConversionError
@@ -42,15 +43,6 @@ from mace_core.registry import default_registry
 from mace_core.runtime.model import Model
 from mace_core.shape_inference import infer_shapes
 from mace_core.specs import ConvertOptions
-
-
-def heavy(module: str):
-    """Import a heavy test dependency; skipping is allowed only with MACE_ALLOW_SKIP_HEAVY=1."""
-    if os.environ.get("MACE_ALLOW_SKIP_HEAVY") == "1":
-        return pytest.importorskip(module, reason=f"{module} is not installed and "
-                                   "MACE_ALLOW_SKIP_HEAVY=1 allows skipping")
-    return importlib.import_module(module)
-
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = heavy("tensorflow")
@@ -94,17 +86,7 @@ def branchy_net():
 
 
 def mobilenet_v2():
-    """MobileNetV2 (alpha 0.35, 96x96, random weights, logits out) with random batch-norm
-    statistics (with the initial ones its logits vanish)."""
-    model = keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), weights=None,
-                                           classifier_activation=None)
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.get_weights()[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n),
-                               rng.normal(0, 0.2, n), rng.uniform(0.5, 1.5, n)])
-    return model
+    return shared_mobilenet_v2(keras)
 
 
 def calibration_set(shape, count: int = CALIBRATION_SAMPLES) -> list[np.ndarray]:
