@@ -69,22 +69,32 @@ def accepts_conv(node: Node, graph: Graph) -> bool:
     return min(geo["oh"], geo["ow"]) > 0
 
 
-def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
-                 options: dict[str, Any]) -> Prepared:
-    ffi, lib = native.load()
-    x_shape, w_shape = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
-    geo = conv_geometry(x_shape, w_shape, attrs)
+def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, int],
+                create, destroy, what: str):
+    """``(plan, isa)``: a C convolution plan (``mc_conv_create`` or ``mc_convt_create``) for
+    ``geo`` with the node's fused activation, constant weights and optional bias. The C side
+    copies weights, bias and parameters, so nothing here must outlive the call."""
+    ffi, _ = native.load()
     kind, a, b = activation(attrs)
     params = ffi.new("mc_conv_params *", {**geo, "act": kind, "act_a": a, "act_b": b})
     weight = f32(graph.constants[node.inputs[1]])
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias = f32(graph.constants[bias_name]).reshape(-1) if bias_name else None
     isa = native.isa()
-    raw = lib.mc_conv_create(params, cin(weight), cin(bias) if bias is not None else ffi.NULL,
-                             native.isa_id(isa))
+    raw = create(params, cin(weight), cin(bias) if bias is not None else ffi.NULL,
+                 native.isa_id(isa))
     if raw == ffi.NULL:
-        raise MaceError(f"{node}: could not prepare the cpu convolution (out of memory?)")
-    plan = ffi.gc(raw, lib.mc_conv_destroy)
+        raise MaceError(f"{node}: could not prepare the cpu {what} (out of memory?)")
+    return ffi.gc(raw, destroy), isa
+
+
+def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
+                 options: dict[str, Any]) -> Prepared:
+    ffi, lib = native.load()
+    x_shape, w_shape = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
+    geo = conv_geometry(x_shape, w_shape, attrs)
+    plan, isa = create_plan(node, graph, attrs, geo, lib.mc_conv_create, lib.mc_conv_destroy,
+                            "convolution")
     pool = pool_for(options)
     out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
     slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
@@ -139,19 +149,10 @@ def accepts_conv_transpose(node: Node, graph: Graph) -> bool:
 
 def prepare_conv_transpose(node: Node, attrs: dict[str, Any], graph: Graph,
                            options: dict[str, Any]) -> Prepared:
-    ffi, lib = native.load()
+    _, lib = native.load()
     geo = transpose_params(shape(graph, node.inputs[0]), shape(graph, node.inputs[1]), attrs)
-    kind, a, b = activation(attrs)
-    params = ffi.new("mc_conv_params *", {**geo, "act": kind, "act_a": a, "act_b": b})
-    weight = f32(graph.constants[node.inputs[1]])
-    bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
-    bias = f32(graph.constants[bias_name]).reshape(-1) if bias_name else None
-    isa = native.isa()
-    raw = lib.mc_convt_create(params, cin(weight), cin(bias) if bias is not None else ffi.NULL,
-                              native.isa_id(isa))
-    if raw == ffi.NULL:
-        raise MaceError(f"{node}: could not prepare the cpu ConvTranspose (out of memory?)")
-    plan = ffi.gc(raw, lib.mc_convt_destroy)
+    plan, isa = create_plan(node, graph, attrs, geo, lib.mc_convt_create,
+                            lib.mc_convt_destroy, "ConvTranspose")
     pool = pool_for(options)
     out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
     slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
