@@ -43,7 +43,7 @@ from mace_core.errors import MaceError
 
 PLATFORMS = ("onnx", "tensorflow", "tflite")
 DATA_TYPES = ("fp32", "fp16", "int8")
-GPU_STORAGES = ("image", "buffer")
+GPU_STORAGES = ("auto", "image", "buffer")
 _NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 _PYPI = re.compile(r"^pypi:(?P<package>[A-Za-z0-9_.-]+)==(?P<version>[A-Za-z0-9_.+!-]+)/"
                    r"(?P<member>.+)$")
@@ -65,7 +65,7 @@ class TensorSpec:
 
 @attrs.frozen
 class GpuOptions:
-    storage: str = "image"
+    storage: str = "auto"
     kernel_time_limit_ms: float | None = None
 
 
@@ -229,7 +229,7 @@ def _model(name: str, value: Any) -> ModelConfig:
         runtime=tuple(runtime),
         data_type=data_type,
         gpu=GpuOptions(
-            _choice(gpu.get("storage", "image"), f"{where}.gpu.storage", GPU_STORAGES),
+            _choice(gpu.get("storage", "auto"), f"{where}.gpu.storage", GPU_STORAGES),
             None if limit is None else _number(limit, f"{where}.gpu.kernel_time_limit_ms",
                                                1e-9, allowed="a positive number of ms")),
         validation=Thresholds(

@@ -123,11 +123,25 @@ def test_gpu_tensor_round_trip(gpu, shape, mode):
     assert t.nbytes == x.nbytes and repr(t).startswith("<GpuTensor float32")
 
 
+def test_auto_storage_by_vendor(gpu):
+    """auto: buffers on NVIDIA (and where float images are unusable), image2d elsewhere."""
+    import attrs
+
+    from mace_gpu_opencl.kernels.base import GpuConfig, default_storage
+
+    info = gpu.info
+    assert default_storage(attrs.evolve(info, vendor="NVIDIA Corporation")) == "buffer"
+    assert default_storage(attrs.evolve(info, vendor="QUALCOMM", float_images=True)) == "image"
+    assert default_storage(attrs.evolve(info, vendor="ARM", float_images=False)) == "buffer"
+    assert GpuConfig.from_options({}, gpu).storage == default_storage(info)
+    assert GpuConfig.from_options({"gpu_storage": "buffer"}, gpu).storage == "buffer"
+
+
 def test_device_tensor_modes(gpu):
     from mace_core.errors import MaceError
 
     graph = _graph([Node("relu", "Relu", ["x"], ["y"])], [("x", (1, 2, 3, 3))], ["y"])
     with pytest.raises(MaceError, match="gpu_device_tensors must be one of"):
         Model(graph).session(["gpu"], gpu_device_tensors="sometimes")
-    with pytest.raises(MaceError, match="gpu_storage must be 'image' or 'buffer'"):
+    with pytest.raises(MaceError, match=r"gpu_storage must be one of \('auto', 'image'"):
         Model(graph).session(["gpu"], gpu_storage="texture")

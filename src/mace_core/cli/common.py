@@ -133,8 +133,9 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
     """Session options of the device plugins, shared by run / validate / benchmark."""
     g = p.add_argument_group("device options")
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
-    g.add_argument("--gpu-storage", choices=["image", "buffer"],
-                   help="GPU tensor storage (default image)")
+    g.add_argument("--gpu-storage", choices=["auto", "image", "buffer"],
+                   help="GPU tensor storage (default auto: buffer on NVIDIA, image2d on other "
+                   "GPUs)")
     g.add_argument("--gpu-fp16", action="store_true", help="store GPU tensors as fp16")
     g.add_argument("--gpu-kernel-time-limit-ms", type=float, metavar="MS",
                    help="split GPU kernels that run longer than this (keeps the UI smooth)")

@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     p.add_argument("models", type=Path, nargs="+", metavar="MODEL.pb")
     p.add_argument("--memory", action="store_true", help="print the memory-plan table")
     p.add_argument("--device", choices=("any", "gpu"), default="any",
-                   help="with --memory: 'gpu' prints the GPU plugin's image/buffer reuse table")
+                   help="with --memory: 'gpu' prints the GPU plugin's memory per storage (image2d "
+                   "blocks reused by 2-D extent; buffers offset-planned in one arena)")
     p.set_defaults(func=run)
 
 
@@ -41,8 +42,10 @@ def run(args) -> int:
             raise MaceError("--device gpu needs the GPU plugin: pip install mace-gpu-opencl"
                             ) from exc
         print()
-        print(format_gpu_memory_table([(str(p), gpu_memory_report(g))
-                                       for p, g in zip(args.models, graphs, strict=True)]))
+        print(format_gpu_memory_table([
+            (f"{p} [{storage}]", gpu_memory_report(g, storage=storage))
+            for p, g in zip(args.models, graphs, strict=True) for storage in ("image", "buffer")
+        ]))
     elif args.memory:
         from mace_core.memory.report import format_memory_table, memory_table
 

@@ -17,8 +17,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("model", type=Path, metavar="MODEL.pb")
     p.add_argument("-o", "--output", type=Path, help="tuning file (default MODEL.tuning.json)")
-    p.add_argument("--storage", choices=["image", "buffer"], default="image",
-                   help="GPU storage to tune for (default image)")
+    p.add_argument("--storage", choices=["auto", "image", "buffer"], default="auto",
+                   help="GPU storage to tune for (default auto: what sessions pick by default)")
     p.add_argument("--fp16", action="store_true", help="tune for fp16 storage")
     p.add_argument("--candidates", type=int, default=12,
                    help="local sizes tried per kernel (default 12)")

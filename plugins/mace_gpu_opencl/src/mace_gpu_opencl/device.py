@@ -65,6 +65,7 @@ class DeviceInfo:
     fp16: bool  # cl_khr_fp16: half arithmetic (storage as half works without it)
     float_images: bool  # RGBA FLOAT images usable read/write
     half_images: bool  # RGBA HALF_FLOAT images usable read/write
+    base_align: int = 128  # bytes: sub-buffer origins must be multiples of this
 
     @property
     def identity(self) -> str:
@@ -129,6 +130,7 @@ def describe(cl: Any, device: Any, ctx: Any | None = None) -> DeviceInfo:
         fp16="cl_khr_fp16" in device.extensions.split(),
         float_images=float_images,
         half_images=half_images,
+        base_align=max(int(device.mem_base_addr_align) // 8, 1),
     )
 
 

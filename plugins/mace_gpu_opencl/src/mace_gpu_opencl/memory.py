@@ -7,17 +7,23 @@ through the *release* step: the last step reading the tensor or any view of it (
 the other view ops may hand on the same memory). A block serves any number of requests
 whose live steps do not overlap.
 
-The plan is made in two passes before any memory exists (:meth:`Allocator.plan`, over the
-walk of :func:`gpu_requests`): each request joins the block, among those free over its
-steps, that grows least (a buffer to the largest request it serves, an image to the widest
-and the tallest), or a new block when growing would cost more; requests are placed in step
+The plan is made before any memory exists (:meth:`Allocator.plan`, over the walk of
+:func:`gpu_requests`). Buffers, when the allocator can make sub-buffers, go through the
+core's offset planner (:func:`mace_core.memory.offsets.best_offsets`): one arena buffer
+per session and a sub-buffer at the planned offset (aligned to the device's base address
+alignment) per request, so buffer memory is the offset plan's arena, at or near the lower
+bound. Images (and buffers without sub-buffers) are planned in two passes: each request
+joins the block, among those free over its steps, that grows least (a buffer to the
+largest request it serves, an image to the widest and the tallest), or a new block when
+growing would cost more; requests are placed in step
 order and, again, largest first, and the smaller total is kept. Each block is then created
 once at its final size, when one of its requests is first taken. A request the plan did not
 foresee (Relayout allocates at its first run) takes the least wasteful created block free
 over its steps that already fits it, else a new block of its own size.
 
 Graph outputs and tensors some non-GPU kernel reads (with their view groups) are *pinned*:
-they get blocks of their own, never shared.
+live through the last step, so nothing else ever takes their bytes (in the buffer arena),
+and as images they get blocks of their own, never shared.
 
 Blocks record the steps they are busy as intervals, so a block is never handed to two
 requests whose steps overlap.
@@ -31,10 +37,12 @@ from typing import Any
 import attrs
 
 from mace_core.ir import Graph, Node
-from mace_core.memory.lifetimes import VIEW_OPS
+from mace_core.memory.lifetimes import VIEW_OPS, Storage, align
+from mace_core.memory.offsets import best_offsets
 from mace_gpu_opencl.tensor import BUFFER, IMAGE, View, grid, view4
 
 DEFAULT_IMAGE_MAX = (16384, 16384)
+DEFAULT_BASE_ALIGN = 128  # bytes; what the report assumes (PoCL: 128, NVIDIA: 512)
 
 
 def texel_bytes(half: bool) -> int:
@@ -122,15 +130,21 @@ Request = tuple[Node, View, str, bool]
 
 
 class Allocator:
-    """Blocks of one session (``make(storage, half, extent)`` creates a block's memory)."""
+    """Blocks of one session: ``make(storage, half, extent)`` creates a block's memory;
+    ``sub(mem, offset, nbytes)``, when given, a sub-buffer of a buffer block's memory (then
+    buffers are offset-planned in one arena, offsets multiples of ``alignment`` bytes)."""
 
-    def __init__(self, lifetimes: Lifetimes, make: Callable[[str, bool, tuple], Any]) -> None:
+    def __init__(self, lifetimes: Lifetimes, make: Callable[[str, bool, tuple], Any],
+                 sub: Callable[[Any, int, int], Any] | None = None,
+                 alignment: int = DEFAULT_BASE_ALIGN) -> None:
         self.lifetimes = lifetimes
         self.make = make
+        self.sub = sub
+        self.alignment = alignment
         self.blocks: list[Block] = []  # created blocks
         self.requests: list[tuple[int, int, int]] = []  # (first, last, padded bytes)
-        # id(node) -> [(storage, half, extent, planned block)] not yet taken
-        self._slots: dict[int, list[tuple[str, bool, tuple[int, ...], Block]]] = {}
+        # id(node) -> [(storage, half, extent, planned block, arena offset or None)]
+        self._slots: dict[int, list[tuple[str, bool, tuple[int, ...], Block, int | None]]] = {}
 
     def interval(self, node: Node) -> tuple[int, int, bool] | None:
         """``(first, release, pinned)`` of the node's outputs; None for an unknown node."""
@@ -149,6 +163,11 @@ class Allocator:
             span = self.interval(node)
             if span is not None:
                 spans.append((*span, storage, half, need_extent(view, storage, half), node))
+        if self.sub is not None:
+            # pinned requests too: live to the last step, no other request overlaps them
+            arena = [s for s in spans if s[3] == BUFFER]
+            spans = [s for s in spans if s[3] != BUFFER]
+            self._plan_arena(arena)
         best: list[Block] | None = None
         for order in (spans, sorted(spans, key=lambda r: -extent_bytes(r[3], r[4], r[5]))):
             blocks, placed = _assign(order)
@@ -157,15 +176,28 @@ class Allocator:
         if best is None:
             return
         for (_, _, _, storage, half, extent, node), block in chosen:
-            self._slots.setdefault(id(node), []).append((storage, half, extent, block))
+            self._slots.setdefault(id(node), []).append((storage, half, extent, block, None))
+
+    def _plan_arena(self, spans: list[tuple]) -> None:
+        """Offsets of the buffer requests in one arena block (the core offset planner)."""
+        if not spans:
+            return
+        blocks = [Storage(str(i), align(s[5][0], self.alignment), s[0], s[1], (str(i),))
+                  for i, s in enumerate(spans)]
+        offsets, size, _ = best_offsets(blocks)
+        arena = Block(BUFFER, False, (max(size, 16),), None, pinned=True)
+        for i, (first, last, _, storage, half, extent, node) in enumerate(spans):
+            arena.busy.append((first, last))
+            slot = (storage, half, extent, arena, offsets[str(i)])
+            self._slots.setdefault(id(node), []).append(slot)
 
     def _planned(self, node: Node, storage: str, half: bool,
-                 need: tuple[int, ...]) -> Block | None:
+                 need: tuple[int, ...]) -> tuple[Block, int | None] | None:
         slots = self._slots.get(id(node), [])
-        for index, (s, h, extent, block) in enumerate(slots):
+        for index, (s, h, extent, block, offset) in enumerate(slots):
             if (s, h) == (storage, half) and _fits(block.extent, need) and extent == need:
                 del slots[index]
-                return block
+                return block, offset
         return None
 
     def take(self, node: Node, view: View, storage: str, half: bool) -> Any:
@@ -176,12 +208,15 @@ class Allocator:
         first, last, pinned = span
         need = need_extent(view, storage, half)
         self.requests.append((first, last, padded_bytes(view, half)))
-        block = self._planned(node, storage, half, need)
-        if block is not None:
+        planned = self._planned(node, storage, half, need)
+        if planned is not None:
+            block, offset = planned
             if block.mem is None:
-                block.mem = self.make(storage, half, block.extent)
+                block.mem = self.make(block.storage, block.half, block.extent)
                 self.blocks.append(block)
-            return block.mem
+            if offset is None or self.sub is None:
+                return block.mem
+            return self.sub(block.mem, offset, need[0])
         fitting = [b for b in self.blocks
                    if (b.storage, b.half) == (storage, half) and b.free(first, last)
                    and _fits(b.extent, need)]
@@ -277,19 +312,21 @@ def gpu_requests(graph: Graph, on_gpu: Callable[[Node], bool], storage: str, hal
 
 
 def gpu_memory_report(graph: Graph, storage: str = IMAGE, half: bool = False,
-                      image_max: tuple[int, int] = DEFAULT_IMAGE_MAX) -> dict[str, int]:
+                      image_max: tuple[int, int] = DEFAULT_IMAGE_MAX,
+                      alignment: int = DEFAULT_BASE_ALIGN) -> dict[str, int]:
     """The GPU output memory of ``graph`` with every node a GPU kernel takes on the GPU
     (no device needed): ``lower_bound`` (most bytes of GPU tensors live at one step, in
     their padded storage), ``planned`` (blocks of the allocator), ``no_reuse`` (one block
     per output), ``blocks`` and ``tensors`` (counts). A node's storage is ``storage`` unless
     one of its tensors exceeds ``image_max`` (then buffer), as in a session; view ops whose
-    4-D view is unchanged take no memory. Intermediate tensors of a kernel are not counted.
+    4-D view is unchanged take no memory; buffers are offset-planned in one arena with
+    offsets aligned to ``alignment`` bytes. Intermediate tensors of a kernel are not counted.
     """
     from mace_gpu_opencl.kernels import gpu_accepts
 
     on_gpu = {id(n): gpu_accepts(n, graph) for n in graph.nodes}
     lifetimes = gpu_lifetimes(graph, lambda n: on_gpu[id(n)])
-    allocator = Allocator(lifetimes, lambda *_: 0)
+    allocator = Allocator(lifetimes, lambda *_: 0, sub=lambda *_: 0, alignment=alignment)
 
     def fits(view: View) -> bool:
         width, height = grid(view)

@@ -95,6 +95,14 @@ def allocate_mem(runtime: GpuRuntime, view: View, storage: str, half: bool) -> A
     return cl.Buffer(runtime.context, cl.mem_flags.READ_WRITE, size=nbytes)
 
 
+def buffer_base(cl: Any, mem: Any) -> tuple[Any, int]:
+    """``(parent, offset)`` of a sub-buffer; ``(mem, 0)`` for a buffer of its own."""
+    parent = mem.get_info(cl.mem_info.ASSOCIATED_MEMOBJECT)
+    if parent is None:
+        return mem, 0
+    return parent, int(mem.get_info(cl.mem_info.OFFSET))
+
+
 class GpuTensor:
     """A tensor held by the OpenCL device: memory, logical shape and dtype, storage kind
     (``image`` / ``buffer``) and precision (``half``). ``np.asarray(t)`` downloads it."""
@@ -190,8 +198,13 @@ class GpuTensor:
                 storage, self.half):
             out = GpuTensor.empty(self.runtime, self.shape, storage, self.half, self.dtype)
         self.runtime.transfers["convert"] += 1
-        # image -> buffer and buffer -> image copies take the same arguments
-        cl.enqueue_copy(queue, out.mem, self.mem, offset=0, origin=(0, 0), region=self.grid)
+        # image -> buffer and buffer -> image copies take the same arguments; the buffer
+        # side is named by its parent and offset when it is a sub-buffer of a session's
+        # arena (PoCL crashes copying between an image and a sub-buffer)
+        image, buffer = (out.mem, self.mem) if storage == IMAGE else (self.mem, out.mem)
+        parent, offset = buffer_base(cl, buffer)
+        dest, src = (image, parent) if storage == IMAGE else (parent, image)
+        cl.enqueue_copy(queue, dest, src, offset=offset, origin=(0, 0), region=self.grid)
         return out
 
     def reshaped(self, shape: Sequence[int]) -> GpuTensor:

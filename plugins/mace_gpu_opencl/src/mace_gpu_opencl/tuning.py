@@ -165,7 +165,7 @@ class Tuner:
 
 
 def tune_model(pb_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
-               storage: str = "image", fp16: bool = False, candidates_per_kernel: int = 12,
+               storage: str = "auto", fp16: bool = False, candidates_per_kernel: int = 12,
                seed: int = 0) -> dict[str, Local]:
     """Tune every GPU launch of the model ``pb_path`` (one run on random inputs) and
     write the results to the tuning file ``out_path``; returns key -> local size."""
@@ -177,7 +177,7 @@ def tune_model(pb_path: str | os.PathLike[str], out_path: str | os.PathLike[str]
                       registry=model.registry)
 
 
-def tune_graph(graph: Any, out_path: str | os.PathLike[str], *, storage: str = "image",
+def tune_graph(graph: Any, out_path: str | os.PathLike[str], *, storage: str = "auto",
                fp16: bool = False, candidates_per_kernel: int = 12, seed: int = 0,
                registry: Any = None) -> dict[str, Local]:
     """:func:`tune_model` for a graph in memory."""

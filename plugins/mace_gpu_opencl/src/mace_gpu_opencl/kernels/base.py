@@ -3,8 +3,9 @@ chosen for the node, input coercion, preallocated outputs, weight uploads, launc
 
 Session options (keyword options of ``Model.session``):
 
-``gpu_storage``               ``"image"`` (default) or ``"buffer"``; a node whose tensors do
-                              not fit the device's image2d limits uses buffers
+``gpu_storage``               ``"auto"`` (default), ``"image"`` or ``"buffer"``; auto is
+                              :func:`default_storage`. A node whose tensors do not fit the
+                              device's image2d limits uses buffers
 ``gpu_fp16_storage``          store activations and filters as half (compute stays fp32)
 ``gpu_kernel_time_limit_ms``  split kernels that run longer (see ``launch.py``)
 ``gpu_tuning_file``           JSON tuning results to load (see ``tuning.py``)
@@ -38,6 +39,19 @@ F32 = np.float32
 DEVICE_TENSORS = ("auto", "always", "never")
 
 
+STORAGES = ("auto", IMAGE, BUFFER)
+
+
+def default_storage(info: Any) -> str:
+    """What ``gpu_storage="auto"`` picks: buffers on NVIDIA GPUs (on an H100, MobileNets and
+    ResNet-50 ran 1.2-1.6x faster end to end with buffers: texture reads buy nothing
+    there), image2d elsewhere (MACE's layout for mobile GPUs, whose texture caches serve
+    the 2-D reads of convolutions), and buffers where RGBA float images are unusable."""
+    if not info.float_images or "nvidia" in info.vendor.lower():
+        return BUFFER
+    return IMAGE
+
+
 @attrs.frozen
 class GpuConfig:
     """The GPU options of one session, checked."""
@@ -50,11 +64,11 @@ class GpuConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, Any], runtime: GpuRuntime) -> GpuConfig:
-        storage = options.get("gpu_storage", IMAGE)
-        if storage not in (IMAGE, BUFFER):
-            raise MaceError(f"gpu_storage must be 'image' or 'buffer', got {storage!r}")
-        if not runtime.info.float_images:
-            storage = BUFFER
+        storage = options.get("gpu_storage") or "auto"
+        if storage not in STORAGES:
+            raise MaceError(f"gpu_storage must be one of {STORAGES}, got {storage!r}")
+        if storage == "auto" or not runtime.info.float_images:
+            storage = default_storage(runtime.info) if storage == "auto" else BUFFER
         limit = options.get("gpu_kernel_time_limit_ms")
         if limit is not None and float(limit) <= 0:
             raise MaceError(f"gpu_kernel_time_limit_ms must be > 0, got {limit!r}")
@@ -126,8 +140,12 @@ def _allocator(graph: Graph, options: dict[str, Any], runtime: GpuRuntime) -> Al
             cl = runtime.cl
             return cl.Buffer(runtime.context, cl.mem_flags.READ_WRITE, size=extent[0])
 
+        def sub(mem: Any, offset: int, nbytes: int) -> Any:
+            return mem.get_sub_region(offset, nbytes)
+
         on_gpu = {id(n): gpu_accepts(n, graph) for n in graph.nodes}
-        allocator = Allocator(gpu_lifetimes(graph, lambda n: on_gpu[id(n)]), make)
+        allocator = Allocator(gpu_lifetimes(graph, lambda n: on_gpu[id(n)]), make, sub,
+                              runtime.info.base_align)
         config = GpuConfig.from_options(options, runtime)
         allocator.plan(gpu_requests(graph, lambda n: on_gpu[id(n)], config.storage,
                                     config.half, lambda v: fits_image(runtime, v, config.half)))
