@@ -156,4 +156,18 @@ typedef struct {
 
 int mc_resize2d(const mc_resize_params *r, mc_threads *t, const float *x, float *y);
 
+/* -- comparison and selection (select.c) ----------------------------------------------------
+ * Broadcast ops take the output box (rank <= 8) and each operand's strides in elements (0
+ * along its broadcast axes), operand after operand in one array. bool tensors are bytes. */
+enum mc_cmp_kind { MC_CMP_EQUAL = 0, MC_CMP_LESS = 1, MC_CMP_LESS_EQUAL = 2,
+                   MC_CMP_GREATER = 3, MC_CMP_GREATER_EQUAL = 4 };
+int mc_compare(mc_threads *t, int op, int rank, const long *shape, const float *a,
+               const float *b, const long *strides, unsigned char *y);
+int mc_where(mc_threads *t, int rank, const long *shape, const unsigned char *cond,
+             const float *x, const float *y, const long *strides, float *out);
+/* dst (outer, nidx, inner) = src (outer, axis_len, inner) at idx (negative: from the end;
+ * out of range: MC_ERR_ARG); elements of any size, inner_bytes per row. */
+int mc_gather(mc_threads *t, long outer, long axis_len, long inner_bytes,
+              const long long *idx, long nidx, const void *src, void *dst);
+
 #endif

@@ -6,7 +6,17 @@ from mace_core.specs import KernelSpec
 
 
 def all_kernels() -> list[KernelSpec]:
-    from mace_cpu.kernels import conv, eltwise, gemm, layout, norm, pool, shape
+    from mace_cpu.kernels import (
+        conv,
+        eltwise,
+        gemm,
+        layout,
+        norm,
+        pool,
+        select,
+        shape,
+    )
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
-            *layout.KERNELS, *norm.KERNELS]
+            *layout.KERNELS, *norm.KERNELS,
+            *select.KERNELS]
