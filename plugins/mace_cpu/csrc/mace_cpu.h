@@ -156,7 +156,7 @@ typedef struct {
 
 int mc_resize2d(const mc_resize_params *r, mc_threads *t, const float *x, float *y);
 
-/* -- comparison and selection (select.c) ----------------------------------------------------
+/* -- comparison, selection, Pow, PRelu (select.c, pow.c, prelu.c) ---------------------------
  * Broadcast ops take the output box (rank <= 8) and each operand's strides in elements (0
  * along its broadcast axes), operand after operand in one array. bool tensors are bytes. */
 enum mc_cmp_kind { MC_CMP_EQUAL = 0, MC_CMP_LESS = 1, MC_CMP_LESS_EQUAL = 2,
@@ -169,5 +169,11 @@ int mc_where(mc_threads *t, int rank, const long *shape, const unsigned char *co
  * out of range: MC_ERR_ARG); elements of any size, inner_bytes per row. */
 int mc_gather(mc_threads *t, long outer, long axis_len, long inner_bytes,
               const long long *idx, long nidx, const void *src, void *dst);
+int mc_pow(mc_threads *t, int rank, const long *shape, const float *x, const float *p,
+           const long *strides, float *y);
+int mc_pow_scalar(mc_threads *t, long n, const float *x, float e, float *y);
+/* y = x < 0 ? x * slope[m] : x over (outer, mid, inner), as mc_binary's smaller operand. */
+int mc_prelu(mc_threads *t, int isa, long outer, long mid, long inner, const float *x,
+             const float *slope, float *y);
 
 #endif

@@ -12,6 +12,7 @@ def all_kernels() -> list[KernelSpec]:
         gemm,
         layout,
         norm,
+        pointwise,
         pool,
         select,
         shape,
@@ -19,4 +20,4 @@ def all_kernels() -> list[KernelSpec]:
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
             *layout.KERNELS, *norm.KERNELS,
-            *select.KERNELS]
+            *select.KERNELS, *pointwise.KERNELS]
