@@ -14,10 +14,11 @@ def all_kernels() -> list[KernelSpec]:
         norm,
         pointwise,
         pool,
+        rearrange,
         select,
         shape,
     )
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
             *layout.KERNELS, *norm.KERNELS,
-            *select.KERNELS, *pointwise.KERNELS]
+            *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS]
