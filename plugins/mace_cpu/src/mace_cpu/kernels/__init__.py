@@ -11,6 +11,7 @@ def all_kernels() -> list[KernelSpec]:
         eltwise,
         gemm,
         layout,
+        lstm,
         norm,
         pointwise,
         pool,
@@ -21,4 +22,4 @@ def all_kernels() -> list[KernelSpec]:
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
             *layout.KERNELS, *norm.KERNELS,
-            *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS]
+            *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS, *lstm.KERNELS]
