@@ -209,6 +209,26 @@ def test_conv_1d(x_shape, w_shape, attrs, isa, threads):
                attrs={"kernel_shape": [w_shape[2]], **attrs})
 
 
+@pytest.mark.parametrize("x_shape, w_shape, attrs, bias", [
+    ((1, 1, 1, 2000), (36, 1, 1, 256), {"strides": [1, 16]}, True),
+    ((2, 1, 1, 300), (12, 1, 1, 31), {"strides": [1, 3], "pads": [0, 7, 0, 9],
+                                      "dilations": [1, 2], "activation": "Relu"}, False),
+    ((1, 1, 100), (8, 1, 9), {"auto_pad": "SAME_UPPER", "strides": [2]}, True),
+    ((3, 1, 50), (16, 1, 5), {"pads": [4, 0], "activation": "Sigmoid"}, True),
+    ((1, 1, 1, 64), (4, 1, 1, 8), {}, True),   # few filters: the general plan
+    ((1, 2, 1, 64), (16, 2, 1, 8), {}, True),  # two input channels: the general plan
+])
+def test_filterbank_conv(x_shape, w_shape, attrs, bias, isa, threads):
+    """One input channel, one row, many filters: frames times the packed filter bank."""
+    rng = np.random.default_rng(13)
+    inputs = {"x": randn(rng, *x_shape), "w": randn(rng, *w_shape, scale=0.2),
+              "b": randn(rng, w_shape[0]) if bias else None}
+    session = check_node("Conv", inputs, constants=("w", "b"), threads=threads,
+                         attrs={"kernel_shape": list(w_shape[2:]), **attrs})
+    framed = w_shape[0] >= 8 and x_shape[1] == 1
+    assert (session._runners[0].info["algo"] == "filterbank") == framed
+
+
 # -- LSTM ----------------------------------------------------------------------------------------
 def lstm_inputs(seq: int, batch: int, size: int, hidden: int, dirs: int, layout: int,
                 peep: bool, bias: bool = True, states: bool = True, seed: int = 12) -> dict:

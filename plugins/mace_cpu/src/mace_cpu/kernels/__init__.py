@@ -9,6 +9,7 @@ def all_kernels() -> list[KernelSpec]:
     from mace_cpu.kernels import (
         conv,
         eltwise,
+        filterbank,
         gemm,
         layout,
         lstm,
@@ -21,5 +22,5 @@ def all_kernels() -> list[KernelSpec]:
     )
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
-            *layout.KERNELS, *norm.KERNELS,
+            *layout.KERNELS, *norm.KERNELS, *filterbank.KERNELS,
             *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS, *lstm.KERNELS]
