@@ -156,4 +156,42 @@ typedef struct {
 
 int mc_resize2d(const mc_resize_params *r, mc_threads *t, const float *x, float *y);
 
+/* -- comparison, selection, Pow, PRelu, LSTM (select.c, pow.c, prelu.c, lstm.c) -------------
+ * Broadcast ops take the output box (rank <= 8) and each operand's strides in elements (0
+ * along its broadcast axes), operand after operand in one array. bool tensors are bytes. */
+enum mc_cmp_kind { MC_CMP_EQUAL = 0, MC_CMP_LESS = 1, MC_CMP_LESS_EQUAL = 2,
+                   MC_CMP_GREATER = 3, MC_CMP_GREATER_EQUAL = 4 };
+int mc_compare(mc_threads *t, int op, int rank, const long *shape, const float *a,
+               const float *b, const long *strides, unsigned char *y);
+int mc_where(mc_threads *t, int rank, const long *shape, const unsigned char *cond,
+             const float *x, const float *y, const long *strides, float *out);
+/* dst (outer, nidx, inner) = src (outer, axis_len, inner) at idx (negative: from the end;
+ * out of range: MC_ERR_ARG); elements of any size, inner_bytes per row. */
+int mc_gather(mc_threads *t, long outer, long axis_len, long inner_bytes,
+              const long long *idx, long nidx, const void *src, void *dst);
+int mc_pow(mc_threads *t, int rank, const long *shape, const float *x, const float *p,
+           const long *strides, float *y);
+int mc_pow_scalar(mc_threads *t, long n, const float *x, float e, float *y);
+/* y = x < 0 ? x * slope[m] : x over (outer, mid, inner), as mc_binary's smaller operand. */
+int mc_prelu(mc_threads *t, int isa, long outer, long mid, long inner, const float *x,
+             const float *slope, float *y);
+
+typedef struct {
+    int seq, batch, input, hidden;
+    int dirs;                /* 1, or 2: bidirectional */
+    int reverse;             /* dirs 1: run backwards in time */
+    int layout;              /* 0: X is seq x batch x input; 1: batch first */
+    int input_forget;
+    float clip;              /* > 0: gate pre-activations clipped to [-clip, clip] */
+} mc_lstm_params;
+
+typedef struct mc_lstm mc_lstm;
+/* w: dirs x 4H x I, r: dirs x 4H x H, b: dirs x 8H or NULL, peep: dirs x 3H or NULL (ONNX
+ * gate orders), copied and packed here. Outputs and initial states may be NULL. */
+mc_lstm *mc_lstm_create(const mc_lstm_params *p, const float *w, const float *r,
+                        const float *b, const float *peep, int isa);
+int mc_lstm_run(mc_lstm *plan, mc_threads *t, const float *x, const float *h0,
+                const float *c0, float *y, float *yh, float *yc);
+void mc_lstm_destroy(mc_lstm *plan);
+
 #endif

@@ -171,7 +171,7 @@ def test_conv_random_geometry(c, m, h, w, k, stride, dil, pad, depthwise, act):
 
 def test_unsupported_conv_goes_to_reference():
     rng = np.random.default_rng(0)
-    inputs = {"x": randn(rng, 1, 2, 8), "w": randn(rng, 3, 2, 3)}  # 1-D convolution
+    inputs = {"x": randn(rng, 1, 2, 4, 4, 4), "w": randn(rng, 3, 2, 3, 3, 3)}  # 3-D
     graph = node_graph("Conv", inputs, constants=("w",))
     assert placed_device(graph, ["cpu", "reference"]) == ["reference"]
     inputs = {"x": randn(rng, 1, 2, 5, 5), "w": randn(rng, 3, 2, 3, 3)}  # weights as input

@@ -87,9 +87,9 @@ def test_pad_constant(shape, pads, value, isa, threads):
     check_node("Pad", inputs, constants=("pads", "v"), threads=threads)
 
 
-def test_pad_reflect_goes_to_reference():
+def test_pad_reflect_wider_than_the_axis_goes_to_reference():
     graph = node_graph("Pad", {"x": randn(np.random.default_rng(0), 1, 1, 9),
-                               "pads": i64(0, 0, 2, 0, 0, 2)}, constants=("pads",),
+                               "pads": i64(0, 0, 9, 0, 0, 2)}, constants=("pads",),
                        attrs={"mode": "reflect"})
     assert placed_device(graph, ["cpu", "reference"]) == ["reference"]
 

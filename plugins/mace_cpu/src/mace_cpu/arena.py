@@ -40,7 +40,7 @@ FRESH_OPS = frozenset({
     "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softmax", "LogSoftmax",
     "Concat", "BatchNormalization", "LayerNormalization", "InstanceNormalization",
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Resize", "Equal", "Greater",
-    "Less", "Where",
+    "Less", "Where", "Gather", "LSTM",
 })
 
 
@@ -107,9 +107,11 @@ class Arena:
         self._size = size
         return offsets
 
-    def slot(self, name: str, shape: tuple[int, ...]) -> tuple[np.ndarray, Any] | None:
-        """The array (float32, ``shape``) and ``float *`` of tensor ``name``'s slot, or None
-        when it has none (a graph output, or not planned): then allocate per run."""
+    def slot(self, name: str, shape: tuple[int, ...], dtype: Any = np.float32
+             ) -> tuple[np.ndarray, Any] | None:
+        """The array (``dtype``, ``shape``) and C pointer (``float *`` for float32, else
+        ``unsigned char *``) of tensor ``name``'s slot, or None when it has none (a graph
+        output, or not planned): then allocate per run."""
         if self._offsets is None:
             self._offsets = self._plan()
         offset = self._offsets.get(name)
@@ -120,9 +122,13 @@ class Arena:
         base = self._buffer.ctypes.data
         start = offset // 4 + (-base % 64) // 4  # 64-byte aligned slots
         count = int(np.prod(shape))
-        array = self._buffer[start:start + count].reshape(shape)
-        ffi = load()[0]
-        return array, ffi.from_buffer("float[]", array, require_writable=True)
+        if np.dtype(dtype) == np.float32:
+            array = self._buffer[start:start + count].reshape(shape)
+        else:  # the slot's bytes (planned from the tensor's nbytes) seen as dtype
+            size = count * np.dtype(dtype).itemsize
+            array = self._buffer.view(np.uint8)[4 * start:4 * start + size].view(dtype)
+            array = array.reshape(shape)
+        return array, pointer(array)
 
     @property
     def nbytes(self) -> int:
@@ -138,15 +144,23 @@ def arena_for(graph: Graph, options: dict[str, Any]) -> Arena:
     return arena
 
 
-def output_buffer(graph: Graph, options: dict[str, Any], name: str, shape: tuple[int, ...]
+def pointer(array: np.ndarray) -> Any:
+    """The writable C pointer of a C-contiguous array: ``float *`` for float32, else
+    ``unsigned char *`` (bool tensors, raw bytes)."""
+    ctype = "float[]" if array.dtype == np.float32 else "unsigned char[]"
+    return load()[0].from_buffer(ctype, array, require_writable=True)
+
+
+def output_buffer(graph: Graph, options: dict[str, Any], name: str, shape: tuple[int, ...],
+                  dtype: Any = np.float32
                   ) -> tuple[tuple[np.ndarray, Any] | None, Callable[[], tuple[np.ndarray, Any]]]:
     """Where a kernel writes its output ``name``: ``(slot, new)``. ``slot`` is the
-    ``(array, float *)`` of its arena slot, or None when it has none; ``new()`` makes a new
-    array per run (kernels write ``y, py = slot or new()``)."""
-    ffi = load()[0]
+    ``(array, pointer)`` of its arena slot, or None when it has none; ``new()`` makes a new
+    array per run (kernels write ``y, py = slot or new()``). The pointer is ``float *``
+    for float32 (the default), else ``unsigned char *``."""
 
     def new() -> tuple[np.ndarray, Any]:
-        array = np.empty(shape, np.float32)
-        return array, ffi.from_buffer("float[]", array, require_writable=True)
+        array = np.empty(shape, dtype)
+        return array, pointer(array)
 
-    return arena_for(graph, options).slot(name, shape), new
+    return arena_for(graph, options).slot(name, shape, dtype), new

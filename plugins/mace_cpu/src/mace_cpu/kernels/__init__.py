@@ -6,7 +6,21 @@ from mace_core.specs import KernelSpec
 
 
 def all_kernels() -> list[KernelSpec]:
-    from mace_cpu.kernels import conv, eltwise, gemm, layout, norm, pool, shape
+    from mace_cpu.kernels import (
+        conv,
+        eltwise,
+        filterbank,
+        gemm,
+        layout,
+        lstm,
+        norm,
+        pointwise,
+        pool,
+        rearrange,
+        select,
+        shape,
+    )
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
-            *layout.KERNELS, *norm.KERNELS]
+            *layout.KERNELS, *norm.KERNELS, *filterbank.KERNELS,
+            *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS, *lstm.KERNELS]

@@ -1,5 +1,5 @@
-"""Conv and ConvTranspose on the cpu device: 2-D, float32, constant weights (packed once
-here).
+"""Conv and ConvTranspose on the cpu device: 2-D (and Conv 1-D, as 2-D of height 1),
+float32, constant weights (packed once here).
 
 The C plan picks the algorithm (depthwise direct, 1x1 GEMM, pixels-as-rows GEMM for small
 images, implicit-im2col GEMM) and fuses bias and activation; see csrc/conv.c.
@@ -47,6 +47,23 @@ def conv_geometry(x_shape, w_shape, attrs: dict[str, Any]) -> dict[str, int]:
                 dh=d[0], dw=d[1], pt=begin[0], pl=begin[1], group=group)
 
 
+def as_2d(x_shape, w_shape, attrs: dict[str, Any]) -> tuple[tuple, tuple, dict[str, Any]]:
+    """A 1-D Conv (N x C x L) as a 2-D one of height 1: the shapes and window attributes
+    with a unit first spatial axis (no stride, dilation or padding along it). 2-D Convs are
+    returned as they are."""
+    if len(x_shape) != 3:
+        return tuple(x_shape), tuple(w_shape), attrs
+    flat = dict(attrs)
+    for key in ("strides", "dilations", "kernel_shape"):
+        if attrs.get(key):
+            flat[key] = [1, *attrs[key]]
+    if attrs.get("pads"):
+        begin, end = attrs["pads"]
+        flat["pads"] = [0, begin, 0, end]
+    x4 = (x_shape[0], x_shape[1], 1, x_shape[2])
+    return x4, (w_shape[0], w_shape[1], 1, w_shape[2]), flat
+
+
 def accepts_conv(node: Node, graph: Graph) -> bool:
     if not io_f32(node, graph) or not fused_ok(node) or len(node.inputs) < 2:
         return False
@@ -54,7 +71,8 @@ def accepts_conv(node: Node, graph: Graph) -> bool:
     bias = node.inputs[2] if len(node.inputs) > 2 else ""
     if w not in graph.constants or (bias and bias not in graph.constants):
         return False
-    if len(shape(graph, x)) != 4 or len(shape(graph, w)) != 4:
+    rank = len(shape(graph, x))
+    if rank not in (3, 4) or len(shape(graph, w)) != rank:
         return False
     if node.attrs.get("auto_pad", "NOTSET") not in AUTO_PADS:
         return False
@@ -63,7 +81,7 @@ def accepts_conv(node: Node, graph: Graph) -> bool:
             list(kernel_shape) != list(shape(graph, w)[2:]):
         return False
     try:
-        geo = conv_geometry(shape(graph, x), shape(graph, w), node.attrs)
+        geo = conv_geometry(*as_2d(shape(graph, x), shape(graph, w), node.attrs))
     except (ValueError, TypeError):
         return False
     return min(geo["oh"], geo["ow"]) > 0
@@ -91,12 +109,14 @@ def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, 
 def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
                  options: dict[str, Any]) -> Prepared:
     ffi, lib = native.load()
-    x_shape, w_shape = shape(graph, node.inputs[0]), shape(graph, node.inputs[1])
-    geo = conv_geometry(x_shape, w_shape, attrs)
+    geo = conv_geometry(*as_2d(shape(graph, node.inputs[0]), shape(graph, node.inputs[1]),
+                               attrs))
     plan, isa = create_plan(node, graph, attrs, geo, lib.mc_conv_create, lib.mc_conv_destroy,
                             "convolution")
     pool = pool_for(options)
     out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
+    if len(shape(graph, node.inputs[0])) == 3:  # 1-D: N x M x OW, the same memory
+        out_shape = (geo["n"], geo["m"], geo["ow"])
     slot, new = output_buffer(graph, options, node.outputs[0], out_shape)
     ptr, conv_run = from_buffer(), lib.mc_conv_run
     fixed = (slot[0],) if slot else None
