@@ -157,3 +157,13 @@ def test_deployment_metadata_sets_session_defaults():
 
 def test_default_devices_without_deployment_metadata():
     assert Model(relu_add_graph()).default_devices == ["cpu", "reference"]
+
+
+def test_scalar_input_keeps_its_shape():
+    """A 0-d input reaches the kernels as a 0-d array (ascontiguousarray would make it 1-d)."""
+    g = Graph("scalar", inputs=["x"], outputs=["y"])
+    g.tensors["x"] = TensorDesc("x", DType.FLOAT32, ())
+    g.tensors["y"] = TensorDesc("y", DType.FLOAT32, ())
+    g.nodes = [Node("neg", "Neg", ["x"], ["y"])]
+    out = Model(g).session(["reference"]).run({"x": np.array(2.5, np.float32)})["y"]
+    assert out.shape == () and out == -2.5

@@ -155,7 +155,7 @@ class Session:
                     f"{list(desc.shape)}; reconvert with --input-shape {name}="
                     f"{','.join(map(str, value.shape))} to change it"
                 )
-            checked[name] = np.ascontiguousarray(value)
+            checked[name] = np.asarray(value, order="C")  # keeps 0-d inputs 0-d
         return checked
 
     def run(self, feeds: Mapping[str, Any], outputs: Sequence[str] | None = None
