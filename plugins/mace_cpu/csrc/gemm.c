@@ -9,6 +9,7 @@
  *   for each K block [k0, k0+kc): for each panel p: kc x tile floats, at offset
  *   k0 * round_up(X, tile) + p * tile * kc. A weight packed once (mc_pack_*_full) is read
  *   in place; a DENSE operand is packed per block into per-thread scratch.
+ * Weights kept as fp16 (MC_SRC_PACKED_F16) are widened block by block into that scratch.
  * Convolutions skip B packing (mc_src kinds ROWS and BUILT): the rows micro-kernel loads
  * row k of a sliver from b + koff[k], i.e. straight from the (padded) image or from
  * column-matrix rows built per block; only a narrow last sliver is copied.
@@ -171,11 +172,20 @@ typedef struct {
     int failed;
 } job;
 
+/* A block of an fp16 packed operand (panels of one K block: contiguous) as fp32 in buf. */
+static const float *widen(const job *j, const uint16_t *h, size_t count, float *buf) {
+    mc_half_to_float(j->isa->id, h, buf, (long)count);
+    return buf;
+}
+
 static const float *get_b(const job *j, const mc_src *src, int k0, int kc, int n0, int nc,
                           float *buf) {
     const int nr = j->isa->nr;
     if (src->kind == MC_SRC_PACKED)
         return src->p + (size_t)k0 * MC_ROUND_UP(j->n, nr) + (size_t)n0 * kc;
+    if (src->kind == MC_SRC_PACKED_F16) /* the block's slivers are one run: widen it */
+        return widen(j, src->h + (size_t)k0 * MC_ROUND_UP(j->n, nr) + (size_t)n0 * kc,
+                     (size_t)kc * MC_ROUND_UP(nc, nr), buf);
     pack_panels(j->isa, src->p, src->cs, src->rs, n0, MC_ROUND_UP(nc, nr), j->n, k0, kc, nr,
                 buf);
     return buf;
@@ -186,6 +196,9 @@ static const float *get_a(const job *j, const mc_src *src, int k0, int kc, int m
     const int mr = j->isa->mr;
     if (src->kind == MC_SRC_PACKED)
         return src->p + (size_t)k0 * MC_ROUND_UP(j->m, mr) + (size_t)m0 * kc;
+    if (src->kind == MC_SRC_PACKED_F16)
+        return widen(j, src->h + (size_t)k0 * MC_ROUND_UP(j->m, mr) + (size_t)m0 * kc,
+                     (size_t)kc * MC_ROUND_UP(mc, mr), buf);
     pack_panels(j->isa, src->p, src->rs, src->cs, m0, MC_ROUND_UP(mc, mr), j->m, k0, kc, mr,
                 buf);
     return buf;
