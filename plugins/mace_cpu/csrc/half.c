@@ -7,8 +7,8 @@
  *
  * Widening per ISA: avx512 _mm512_cvtph_ps (AVX-512F); avx2 _mm256_cvtph_ps (F16C, checked
  * at run time: the avx2 ISA itself only needs AVX2 + FMA); neon vcvt_f32_f16 (ARMv8.0);
- * otherwise the portable bit conversion below, which every path matches bit for bit
- * (fp16 -> fp32 is exact, NaN payloads included).
+ * otherwise the portable bit conversion below. fp16 -> fp32 is exact, so every path gives
+ * the same floats (bit for bit, except that the hardware conversions quiet signalling NaNs).
  * Narrowing (fp32 -> fp16, round to nearest even) runs once, when a plan is made.
  */
 #include <string.h>
@@ -34,15 +34,19 @@ static inline uint32_t float_to_bits(float f) {
     return bits;
 }
 
-/* Portable fp16 -> fp32: exact for every value (subnormals normalised, Inf / NaN kept). */
+/* Portable fp16 -> fp32, exact for every value, without branches (so gcc vectorises the
+ * loop): the exponent and mantissa shifted into place and rebiased; Inf / NaN get the
+ * all-ones exponent; a subnormal or zero m is built as 2^-14 (1 + m / 1024) - 2^-14. */
 static inline float half_to_float(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    if (exp == 0x1f) return bits_to_float(sign | 0x7f800000u | man << 13);
-    if (exp != 0) return bits_to_float(sign | (exp + 112u) << 23 | man << 13);
-    /* zero or subnormal: man * 2^-24, exact in fp32 */
-    const float mag = (float)man * 0x1p-24f;
-    return sign ? -mag : mag;
+    const uint32_t em = (uint32_t)(h & 0x7fffu) << 13;
+    const uint32_t exp = em & 0x0f800000u;
+    const uint32_t sub = float_to_bits(bits_to_float(em + (113u << 23)) -
+                                       bits_to_float(113u << 23));
+    const uint32_t is_special = 0u - (uint32_t)(exp == 0x0f800000u); /* masks, not branches */
+    const uint32_t is_sub = 0u - (uint32_t)(exp == 0);
+    const uint32_t normal = em + (112u << 23) + (is_special & (112u << 23));
+    return bits_to_float(sign | (normal & ~is_sub) | (sub & is_sub));
 }
 
 static void widen_scalar(const uint16_t *src, float *dst, long n) {

@@ -452,6 +452,7 @@ static void probe_task(void *raw, long task, int tid) {
     p->cpu[task] = -1;
 #endif
     p->thread[task] = tid;
+    sched_yield(); /* threads sharing one CPU take turns */
 }
 
 int mc_threads_probe(mc_threads *t, long ntasks, int *cpu, int *thread) {

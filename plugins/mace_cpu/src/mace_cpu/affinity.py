@@ -156,10 +156,10 @@ def resolve(value: str) -> tuple[int, ...] | None:
     outside = sorted(set(cpus) - set(allowed))
     if outside:
         raise MaceError(
-            f"cpu_affinity={value!r} asks for CPU(s) {format_cpus(cpus)}, but "
-            f"{format_cpus(outside)} are not in this process's allowed CPUs "
-            f"({format_cpus(allowed)}; restricted by taskset or a cgroup cpuset, or not "
-            f"online); use a CPU list within {format_cpus(allowed)} or cpu_affinity='none'")
+            f"cpu_affinity={value!r} means CPU(s) {format_cpus(cpus)}, but CPU(s) "
+            f"{format_cpus(outside)} are outside this process's allowed CPUs "
+            f"({format_cpus(allowed)}: taskset or a cgroup cpuset restricts it, or they are "
+            f"offline); use a CPU list within {format_cpus(allowed)} or cpu_affinity='none'")
     return cpus
 
 
