@@ -171,14 +171,15 @@ long mc_conv_weight_bytes(const mc_conv *plan, int *f16);
 void mc_half_to_float(int isa, const unsigned short *src, float *dst, long n);
 void mc_float_to_half(const float *src, unsigned short *dst, long n);
 
-/* -- CPU affinity: a pool whose workers run only on cpus[0..ncpus) (Linux), and whose
- * caller is pinned to them too while it runs an op (its own mask is restored after).
+/* -- CPU affinity: a pool whose workers run only on cpus[0..ncpus) (Linux); a thread that
+ * runs ops on it is pinned to them from its first op until it runs an op on a pool with
+ * other CPUs (or none) or frees the pool, which give it its own mask back.
  * Returns NULL with *error set to the errno value (EINVAL: a CPU outside the process's
  * allowed set or not online; EPERM: not allowed; ENOSYS: not Linux; ENOMEM). */
 mc_threads *mc_threads_create_pinned(int nthreads, const int *cpus, int ncpus, int *error);
 /* Kernel thread id of worker i (1 .. count-1), for /proc/self/task/TID; -1 otherwise. */
 int mc_threads_worker_tid(const mc_threads *t, int i);
-/* The CPUs worker i (0: the caller while it runs an op) may run on, read back with
+/* The CPUs worker i (0: the calling thread as it runs an op on t) may run on, read with
  * sched_getaffinity; returns how many were written to cpus (at most cap), or -errno. */
 int mc_threads_worker_cpus(mc_threads *t, int i, int *cpus, int cap);
 /* Runs ntasks tasks as one op on the pool; task i writes the CPU it ran on (sched_getcpu)

@@ -1,10 +1,12 @@
 """CPU clusters from sysfs and the ``cpu_affinity`` option: cluster detection and policies
 on fake sysfs trees, then pinning on this machine: each pool thread's mask read back (from
 C with sched_getaffinity and from /proc/self/task/TID/status), the CPUs tasks really ran
-on, results equal to an unpinned run, and the errors."""
+on, the calling thread's mask while and after it runs ops, results equal to an unpinned
+run, and the errors."""
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -115,6 +117,18 @@ needs_two = pytest.mark.skipif(len(ALLOWED) < 2, reason="pinning to a strict sub
                                "process's CPUs needs at least 2 of them")
 
 
+def own_cpus() -> tuple[int, ...]:
+    return tuple(sorted(os.sched_getaffinity(0)))
+
+
+@pytest.fixture(autouse=True)
+def _own_mask_back():
+    """The test thread follows pinned pools; whatever a test did, the next starts free."""
+    yield
+    if ALLOWED and own_cpus() != ALLOWED:
+        os.sched_setaffinity(0, ALLOWED)
+
+
 def proc_cpus(tid: int) -> tuple[int, ...]:
     """The allowed CPUs of thread ``tid`` of this process, from /proc."""
     status = Path(f"/proc/self/task/{tid}/status").read_text()
@@ -146,8 +160,7 @@ def test_pinned_threads_run_only_on_the_chosen_cpus():
     for i in range(1, pool.count):  # workers: from C, and as the kernel reports them
         assert thread_cpus(pool, i) == chosen
         assert proc_cpus(lib.mc_threads_worker_tid(pool.ptr, i)) == chosen
-    assert thread_cpus(pool, 0) == chosen  # the caller while it runs an op...
-    assert tuple(sorted(os.sched_getaffinity(0))) == ALLOWED  # ...and its own mask after
+    assert thread_cpus(pool, 0) == chosen  # the caller as it runs an op
     workers_ran = False
     for _ in range(20):  # each task yields, so threads sharing the CPU take turns
         cpu, thread = ffi.new("int[64]"), ffi.new("int[64]")
@@ -157,6 +170,21 @@ def test_pinned_threads_run_only_on_the_chosen_cpus():
         if workers_ran:
             break
     assert workers_ran, "no task ran on a worker thread"
+
+
+@needs_two
+def test_the_caller_follows_the_pool_it_runs_ops_on():
+    _, lib = native.load()
+    chosen = ALLOWED[:1]
+    pinned, free = ThreadPool(2, chosen), ThreadPool(2)
+    assert own_cpus() == ALLOWED  # creating a pinned pool leaves the caller alone
+    assert thread_cpus(pinned, 0) == chosen
+    assert own_cpus() == chosen  # kept between ops: no syscalls per op
+    assert thread_cpus(free, 0) == ALLOWED and own_cpus() == ALLOWED  # an unpinned pool
+    assert thread_cpus(pinned, 0) == chosen
+    del pinned
+    gc.collect()
+    assert own_cpus() == ALLOWED  # freed by the thread it pinned: its own mask back
 
 
 def test_unpinned_pool_keeps_the_process_cpus():
