@@ -9,6 +9,9 @@
  *   for each K block [k0, k0+kc): for each panel p: kc x tile floats, at offset
  *   k0 * round_up(X, tile) + p * tile * kc. A weight packed once (mc_pack_*_full) is read
  *   in place; a DENSE operand is packed per block into per-thread scratch.
+ * Weights kept as fp16 (MC_SRC_PACKED_F16) are widened into that scratch: A per block (it
+ * serves every sliver of B), B per sliver just before use (kc x NR floats, still in L1 when
+ * the micro-kernels read it; a whole block would go through L2 when M is small).
  * Convolutions skip B packing (mc_src kinds ROWS and BUILT): the rows micro-kernel loads
  * row k of a sliver from b + koff[k], i.e. straight from the (padded) image or from
  * column-matrix rows built per block; only a narrow last sliver is copied.
@@ -171,6 +174,12 @@ typedef struct {
     int failed;
 } job;
 
+/* A block of an fp16 packed operand (panels of one K block: contiguous) as fp32 in buf. */
+static const float *widen(const job *j, const uint16_t *h, size_t count, float *buf) {
+    mc_half_to_float(j->isa->id, h, buf, (long)count);
+    return buf;
+}
+
 static const float *get_b(const job *j, const mc_src *src, int k0, int kc, int n0, int nc,
                           float *buf) {
     const int nr = j->isa->nr;
@@ -186,6 +195,9 @@ static const float *get_a(const job *j, const mc_src *src, int k0, int kc, int m
     const int mr = j->isa->mr;
     if (src->kind == MC_SRC_PACKED)
         return src->p + (size_t)k0 * MC_ROUND_UP(j->m, mr) + (size_t)m0 * kc;
+    if (src->kind == MC_SRC_PACKED_F16) /* the block's panels are one run: widen it */
+        return widen(j, src->h + (size_t)k0 * MC_ROUND_UP(j->m, mr) + (size_t)m0 * kc,
+                     (size_t)kc * MC_ROUND_UP(mc, mr), buf);
     pack_panels(j->isa, src->p, src->rs, src->cs, m0, MC_ROUND_UP(mc, mr), j->m, k0, kc, mr,
                 buf);
     return buf;
@@ -243,6 +255,7 @@ static void gemm_task(void *raw, long task, int tid) {
                       ep->act.kind == MC_ACT_CLIP ? ep->act.b : INFINITY};
     /* B read in place: straight from the source (ROWS) or from rows built per block */
     const int built = s->b.kind == MC_SRC_BUILT, rows_b = built || s->b.kind == MC_SRC_ROWS;
+    const int b16 = s->b.kind == MC_SRC_PACKED_F16;
     const long ldb = MC_ROUND_UP(j->ncs, NR);
     long local_koff[MC_MAX_KC];
     for (int kk = 0; built && kk < j->kb; kk++) local_koff[kk] = kk * ldb;
@@ -255,7 +268,7 @@ static void gemm_task(void *raw, long task, int tid) {
         const long *koff = built ? local_koff : s->b.koff + k0;
         if (built)
             s->b.build(isa, s->b.ctx, k0, kc, n0, n1 - n0, bbuf, ldb);
-        else if (!rows_b)
+        else if (!rows_b && !b16)
             bp = get_b(j, &s->b, k0, kc, n0, n1 - n0, bbuf);
         for (int mb = m0; mb < m1; mb += mcb) {
             int mbl = MC_MIN(mcb, m1 - mb);
@@ -264,6 +277,9 @@ static void gemm_task(void *raw, long task, int tid) {
                 int nr = MC_MIN(NR, n1 - jj);
                 const float *bs = built    ? bbuf + (jj - n0)
                                   : rows_b ? s->b.p + jj
+                                  : b16    ? widen(j, s->b.h + (size_t)k0 * MC_ROUND_UP(j->n, NR) +
+                                                          (size_t)jj * kc,
+                                               (size_t)kc * NR, bbuf)
                                            : bp + (size_t)(jj - n0) * kc;
                 const long *bkoff = rows_b ? koff : NULL;
                 if (!built && rows_b && nr < NR) { /* narrow last sliver: pack, no overreads */

@@ -12,6 +12,8 @@
  * runs in one pass (a sliver streams from L2). Y is written through (y_sr, y_sc): row-major
  * (y_sc = 1), or transposed back into NCHW (y_sr = 1) by an in-register 8 x 16 transpose.
  * The bias is per column; ReLU / Clip are fused, other activations run on the output.
+ * B may be held as fp16 (mc_skinny_run_f16): each row of a sliver is widened as it is
+ * loaded (_mm512_cvtph_ps), so the stream from L2 / memory is half as many bytes.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +23,8 @@
 
 #define SK_NR 32
 #define SK_KC 256 /* K block */
+
+size_t mc_skinny_packed_size(int k, int n) { return (size_t)MC_ROUND_UP(n, SK_NR) * k; }
 
 float *mc_skinny_pack(const float *src, long rs, long cs, int k, int n) {
     const int slivers = MC_CEIL_DIV(n, SK_NR);
@@ -76,6 +80,7 @@ store_t16(__m512 r0, __m512 r1, __m512 r2, __m512 r3, __m512 r4, __m512 r5, __m5
 /* One tile's arguments: rows `rows` (of MR) x 32 columns (`cols` valid) over k steps. */
 typedef struct {
     const float *a, *b, *bias;
+    const uint16_t *bh;   /* B as fp16 (the F16 tiles read this instead of b) */
     long sr, sk;
     int k, rows, cols, clamp;
     float lo, hi;
@@ -84,12 +89,13 @@ typedef struct {
     const float *part_in; /* partial sums of earlier K blocks (MR x 32), or NULL: the bias */
     float *part_out;      /* where to leave this K block's sums, or NULL: the last block */
     const float *next;    /* the next B block, prefetched row by row across the row tiles */
+    const uint16_t *nexth; /* the same for fp16 B */
     long next_rows;
     int tiles, tile_index;
 } tile_args;
 
-MC_TARGET_AVX512 static inline __attribute__((always_inline)) void tile(const int MR,
-                                                                         const tile_args *t) {
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+tile(const int MR, const int F16, const tile_args *t) {
     __m512 acc[8][2];
     const __m512 z = _mm512_setzero_ps();
     const int cols = t->cols;
@@ -105,11 +111,23 @@ MC_TARGET_AVX512 static inline __attribute__((always_inline)) void tile(const in
     const long sr = t->sr, sk = t->sk;
 #pragma GCC unroll 2
     for (int kk = 0; kk < t->k; kk++) {
-        const __m512 v0 = _mm512_load_ps(b + SK_NR * kk), v1 = _mm512_load_ps(b + SK_NR * kk + 16);
+        __m512 v0, v1;
+        if (F16) { /* one 64-byte row of halves */
+            const __m256i *h = (const __m256i *)(t->bh + SK_NR * kk);
+            v0 = _mm512_cvtph_ps(_mm256_load_si256(h));
+            v1 = _mm512_cvtph_ps(_mm256_load_si256(h + 1));
+        } else {
+            v0 = _mm512_load_ps(b + SK_NR * kk);
+            v1 = _mm512_load_ps(b + SK_NR * kk + 16);
+        }
         const float *ak = a + kk * sk;
         if (kk % t->tiles == t->tile_index && kk < t->next_rows) {
-            _mm_prefetch((const char *)(t->next + SK_NR * kk), _MM_HINT_T1);
-            _mm_prefetch((const char *)(t->next + SK_NR * kk + 16), _MM_HINT_T1);
+            if (F16) {
+                _mm_prefetch((const char *)(t->nexth + SK_NR * kk), _MM_HINT_T1);
+            } else {
+                _mm_prefetch((const char *)(t->next + SK_NR * kk), _MM_HINT_T1);
+                _mm_prefetch((const char *)(t->next + SK_NR * kk + 16), _MM_HINT_T1);
+            }
         }
         for (int r = 0; r < MR; r++) {
             const __m512 av = _mm512_set1_ps(ak[r * sr]);
@@ -145,18 +163,26 @@ MC_TARGET_AVX512 static inline __attribute__((always_inline)) void tile(const in
                   acc[6][1], acc[7][1], y + 16 * t->ysc, t->ysc, rmask, cols - 16);
 }
 
+#define TILE_SWITCH(F16)                                                                  \
+    switch (t->rows) {                                                                    \
+    case 1: tile(1, F16, t); break;                                                       \
+    case 2: tile(2, F16, t); break;                                                       \
+    case 3: tile(3, F16, t); break;                                                       \
+    case 4: tile(4, F16, t); break;                                                       \
+    case 5: tile(5, F16, t); break;                                                       \
+    case 6: tile(6, F16, t); break;                                                       \
+    case 7: tile(7, F16, t); break;                                                       \
+    default: tile(8, F16, t); break;                                                      \
+    }
+
 MC_TARGET_AVX512 static void tile_avx512(const tile_args *t) {
-    switch (t->rows) {
-    case 1: tile(1, t); break;
-    case 2: tile(2, t); break;
-    case 3: tile(3, t); break;
-    case 4: tile(4, t); break;
-    case 5: tile(5, t); break;
-    case 6: tile(6, t); break;
-    case 7: tile(7, t); break;
-    default: tile(8, t); break;
+    if (t->bh) {
+        TILE_SWITCH(1)
+    } else {
+        TILE_SWITCH(0)
     }
 }
+#undef TILE_SWITCH
 #endif
 
 int mc_skinny_supported(int isa) { return isa == MC_ISA_AVX512; }
@@ -164,6 +190,7 @@ int mc_skinny_supported(int isa) { return isa == MC_ISA_AVX512; }
 typedef struct {
     int m, n, k, isa, per_task;
     const float *a, *b, *bias;
+    const uint16_t *bh; /* B as fp16 instead of b */
     long a_sr, a_sk, y_sr, y_sc;
     mc_act act;
     float *y;
@@ -197,8 +224,14 @@ static void skinny_task(void *raw, long task, int tid) {
         ta.bias = j->bias ? j->bias + c0 : NULL;
         for (int k0 = 0; k0 < j->k; k0 += SK_KC) {
             ta.k = MC_MIN(SK_KC, j->k - k0);
-            ta.b = j->b + ((size_t)s * j->k + k0) * SK_NR;
-            ta.next = ta.b + (size_t)ta.k * SK_NR; /* B is one stream of blocks */
+            const size_t at = ((size_t)s * j->k + k0) * SK_NR, next = at + (size_t)ta.k * SK_NR;
+            if (j->bh) { /* B is one stream of blocks */
+                ta.bh = j->bh + at;
+                ta.nexth = j->bh + next;
+            } else {
+                ta.b = j->b + at;
+                ta.next = j->b + next;
+            }
             ta.next_rows = s + 1 < s1 || k0 + ta.k < j->k ? SK_KC : 0;
             ta.tiles = tiles;
             for (int i = 0, tl = 0; i < j->m; i += 8, tl++) {
@@ -231,15 +264,28 @@ static void skinny_task(void *raw, long task, int tid) {
     }
 }
 
-int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
-                  long a_sk, const float *bpack, const float *bias, const mc_act *act,
-                  float *y, long y_sr, long y_sc) {
+static int skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
+                      long a_sk, const float *bpack, const uint16_t *bpack16,
+                      const float *bias, const mc_act *act, float *y, long y_sr, long y_sc) {
     if (!mc_skinny_supported(isa)) return MC_ERR_ISA;
-    skinny_job j = {m, n, k, isa, 1, a, bpack, bias, a_sr, a_sk, y_sr, y_sc, *act, y, t, 0};
+    skinny_job j = {m, n, k, isa, 1, a, bpack, bias, bpack16, a_sr, a_sk, y_sr, y_sc, *act, y,
+                    t, 0};
     const int slivers = MC_CEIL_DIV(n, SK_NR);
     int threads = mc_threads_for(t, 2.0 * MC_ROUND_UP(m, 8) * (double)slivers * SK_NR * k *
                                         MC_NS_PER_GEMM_FLOP);
     j.per_task = threads > 1 ? MC_MAX(1, slivers / (3 * threads)) : slivers;
     mc_parallel(t, threads, MC_CEIL_DIV(slivers, j.per_task), skinny_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
+}
+
+int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
+                  long a_sk, const float *bpack, const float *bias, const mc_act *act,
+                  float *y, long y_sr, long y_sc) {
+    return skinny_run(t, isa, m, n, k, a, a_sr, a_sk, bpack, NULL, bias, act, y, y_sr, y_sc);
+}
+
+int mc_skinny_run_f16(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
+                      long a_sk, const uint16_t *bpack, const float *bias, const mc_act *act,
+                      float *y, long y_sr, long y_sc) {
+    return skinny_run(t, isa, m, n, k, a, a_sr, a_sk, NULL, bpack, bias, act, y, y_sr, y_sc);
 }

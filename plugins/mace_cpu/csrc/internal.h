@@ -187,9 +187,20 @@ int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, con
  * y_sc == 1 (row-major) or y_sr == 1 (column-major, e.g. NCHW when rows are pixels). */
 int mc_skinny_supported(int isa);
 float *mc_skinny_pack(const float *src, long rs, long cs, int k, int n); /* B(k, j) = src[k*rs + j*cs] */
+size_t mc_skinny_packed_size(int k, int n); /* floats of mc_skinny_pack's result */
 int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
                   long a_sk, const float *bpack, const float *bias, const mc_act *act,
                   float *y, long y_sr, long y_sc);
+
+/* The same with B packed as fp16 (mc_narrow_plan_weights of mc_skinny_pack's result). */
+int mc_skinny_run_f16(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
+                      long a_sk, const uint16_t *bpack, const float *bias, const mc_act *act,
+                      float *y, long y_sr, long y_sc);
+
+/* -- fp16 weights (half.c) ----------------------------------------------------------------- */
+/* `count` packed floats (fp16 values and zeros, so exact) as a new fp16 buffer; frees
+ * `packed` on success, keeps it (and returns NULL) when out of memory. */
+uint16_t *mc_narrow_plan_weights(float *packed, size_t count);
 
 /* -- GEMM driver -------------------------------------------------------------------------- */
 /* Where an operand comes from:
@@ -197,7 +208,8 @@ int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, l
  * DENSE   strided matrix, packed block by block;
  * ROWS    (B) read in place by the rows micro-kernel: element (k, j) = p[koff[k] + j];
  * BUILT   (B) rows built per block by a callback into scratch, then read in place. */
-enum { MC_SRC_PACKED = 0, MC_SRC_DENSE = 1, MC_SRC_ROWS = 2, MC_SRC_BUILT = 3 };
+enum { MC_SRC_PACKED = 0, MC_SRC_DENSE = 1, MC_SRC_ROWS = 2, MC_SRC_BUILT = 3,
+       MC_SRC_PACKED_F16 = 4 /* PACKED, held as fp16 (h): each block widened into scratch */ };
 
 /* Writes rows [k0, k0+kc) x columns [n0, n0+nc) of B into dst (row kk at dst + kk*ld),
  * zero-filling columns nc..ld-1. */
@@ -211,6 +223,7 @@ typedef struct {
     mc_build_fn build;   /* BUILT */
     const long *koff;    /* ROWS: offset of each row k */
     const void *ctx;
+    const uint16_t *h;   /* PACKED_F16: the packed operand as fp16 */
 } mc_src;
 
 /* One independent product of a job (a batch image, a group...). */

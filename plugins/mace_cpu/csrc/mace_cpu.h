@@ -194,4 +194,34 @@ int mc_lstm_run(mc_lstm *plan, mc_threads *t, const float *x, const float *h0,
                 const float *c0, float *y, float *yh, float *yc);
 void mc_lstm_destroy(mc_lstm *plan);
 
+/* -- fp16 weights: packed as fp16 in the plan (half the memory), widened to fp32 per block
+ * inside the GEMM, so the arithmetic stays fp32. Weights are IEEE half bit patterns. */
+mc_gemm *mc_gemm_create_f16(const mc_gemm_params *p, const unsigned short *b_const, int isa);
+/* Depthwise plans keep fp32 weights (M x kh x kw floats: small). */
+mc_conv *mc_conv_create_f16(const mc_conv_params *p, const unsigned short *weight,
+                            const float *bias, int isa);
+/* Bytes of weights a plan holds; *f16 (may be NULL) says whether they are fp16. A plan
+ * made by a _f16 create keeps fp32 where it has no fp16 path (depthwise convolutions). */
+long mc_gemm_weight_bytes(const mc_gemm *plan, int *f16);
+long mc_conv_weight_bytes(const mc_conv *plan, int *f16);
+/* Conversions: fp16 -> fp32 with the widening loop of an ISA (exact), and fp32 -> fp16
+ * rounded to nearest even. */
+void mc_half_to_float(int isa, const unsigned short *src, float *dst, long n);
+void mc_float_to_half(const float *src, unsigned short *dst, long n);
+
+/* -- CPU affinity: a pool whose workers run only on cpus[0..ncpus) (Linux); a thread that
+ * runs ops on it is pinned to them from its first op until it runs an op on a pool with
+ * other CPUs (or none) or frees the pool, which give it its own mask back.
+ * Returns NULL with *error set to the errno value (EINVAL: a CPU outside the process's
+ * allowed set or not online; EPERM: not allowed; ENOSYS: not Linux; ENOMEM). */
+mc_threads *mc_threads_create_pinned(int nthreads, const int *cpus, int ncpus, int *error);
+/* Kernel thread id of worker i (1 .. count-1), for /proc/self/task/TID; -1 otherwise. */
+int mc_threads_worker_tid(const mc_threads *t, int i);
+/* The CPUs worker i (0: the calling thread as it runs an op on t) may run on, read with
+ * sched_getaffinity; returns how many were written to cpus (at most cap), or -errno. */
+int mc_threads_worker_cpus(mc_threads *t, int i, int *cpus, int cap);
+/* Runs ntasks tasks as one op on the pool; task i writes the CPU it ran on (sched_getcpu)
+ * and the pool thread that ran it (0: the caller). For tests of the pinning. */
+int mc_threads_probe(mc_threads *t, long ntasks, int *cpu, int *thread);
+
 #endif

@@ -21,9 +21,22 @@
  * Each thread owns scratch slots (packed GEMM blocks, row buffers) that grow on demand
  * and live as long as the pool; mc_op_begin/mc_op_end serialise ops on one pool because
  * they share that scratch.
+ *
+ * CPU affinity (mc_threads_create_pinned, Linux): each worker pins itself to the given CPU
+ * set (sched_setaffinity on its own thread: glibc and bionic alike) before it takes any
+ * task, and the creator waits for all of them so a refusal is reported at creation. The
+ * calling thread is pinned too, from its first op on the pool (mc_op_begin), and keeps the
+ * set between ops: pinning and restoring around every op cost about 5 us per op here (two
+ * or three sched_*affinity calls), 0.3 ms of a 4.2 ms MobileNetV2 run. It gets its own
+ * mask back when it runs an op on a pool with other CPUs or none, or when it frees the
+ * pool. A thread-local record (which pool pinned this thread, and the mask it had) makes
+ * that a memory read per op.
  */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET, sched_getcpu */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +80,14 @@ struct mc_threads {
     long spin_ns;
     int serial_left, backoff, idle; /* adaptive fallback to serial (caller's thread only) */
     ws_set *ws;
+    int *tids;                /* kernel thread id of each worker (0 for the caller) */
+    atomic_int started;       /* workers that have pinned themselves and run */
+    atomic_int pin_error;     /* errno of a worker whose pinning failed */
+#ifdef __linux__
+    int pinned;               /* workers and callers run on `mask` only */
+    unsigned id;              /* unique per pinned pool (never reused: see tl_pinned_by) */
+    cpu_set_t mask;           /* the pool's CPUs */
+#endif
 #ifndef __linux__
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -74,6 +95,11 @@ struct mc_threads {
 };
 
 static ws_set g_serial_ws; /* scratch for t == NULL */
+#ifdef __linux__
+static atomic_uint g_pin_ids;                /* ids of pinned pools, from 1 */
+static __thread unsigned tl_pinned_by;       /* the pinned pool this thread follows, or 0 */
+static __thread cpu_set_t tl_own_mask;       /* this thread's mask before that pool's */
+#endif
 static double g_grain_scale = 1.0;
 
 void mc_set_grain(double scale) { g_grain_scale = scale < 0.0 ? 0.0 : scale; }
@@ -160,7 +186,13 @@ static void *worker_main(void *raw) {
     worker_arg arg = *(worker_arg *)raw;
     free(raw);
     mc_threads *t = arg.t;
+#ifdef __linux__
+    t->tids[arg.tid] = (int)syscall(SYS_gettid);
+    if (t->pinned && sched_setaffinity(0, sizeof t->mask, &t->mask) != 0)
+        atomic_store(&t->pin_error, errno);
+#endif
     unsigned seen = atomic_load(&t->generation);
+    atomic_fetch_add(&t->started, 1);
     for (;;) {
         long deadline = 0;
         for (int i = 0; atomic_load(&t->generation) == seen; i++) {
@@ -188,17 +220,47 @@ static long spin_setting(void) {
     return us < 0 ? 0 : us * 1000L;
 }
 
-mc_threads *mc_threads_create(int nthreads) {
-    if (nthreads <= 0) nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+/* A pool of nthreads; with cpus (Linux), pinned to those ncpus CPUs (see the top). */
+static mc_threads *create(int nthreads, const int *cpus, int ncpus, int *error) {
+    if (nthreads <= 0) nthreads = cpus ? ncpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nthreads <= 0) nthreads = 1;
     mc_threads *t = calloc(1, sizeof *t);
+    *error = ENOMEM;
     if (!t) return NULL;
     t->n = nthreads;
     t->spin_ns = spin_setting();
     t->backoff = BACKOFF_MIN;
     t->ws = calloc((size_t)nthreads, sizeof(ws_set));
     t->workers = calloc((size_t)nthreads, sizeof(pthread_t));
-    if (!t->ws || !t->workers) goto fail;
+    t->tids = calloc((size_t)nthreads, sizeof(int));
+    if (!t->ws || !t->workers || !t->tids) goto fail;
+#ifdef __linux__
+    if (cpus) {
+        CPU_ZERO(&t->mask);
+        for (int i = 0; i < ncpus; i++) {
+            if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) {
+                *error = EINVAL;
+                goto fail;
+            }
+            CPU_SET(cpus[i], &t->mask);
+        }
+        /* the caller must be pinnable too: try it now, then put its mask back */
+        cpu_set_t own;
+        if (ncpus <= 0 || sched_getaffinity(0, sizeof own, &own) != 0 ||
+            sched_setaffinity(0, sizeof t->mask, &t->mask) != 0) {
+            *error = ncpus <= 0 ? EINVAL : errno;
+            goto fail;
+        }
+        sched_setaffinity(0, sizeof own, &own);
+        t->pinned = 1;
+        t->id = atomic_fetch_add(&g_pin_ids, 1) + 1;
+    }
+#else
+    if (cpus) {
+        *error = ENOSYS;
+        goto fail;
+    }
+#endif
     pthread_mutex_init(&t->op_mu, NULL);
 #ifndef __linux__
     pthread_mutex_init(&t->mu, NULL);
@@ -218,16 +280,40 @@ mc_threads *mc_threads_create(int nthreads) {
             break;
         }
     }
+    /* workers pin themselves first thing: wait for them, so a refusal is seen here */
+    while (atomic_load(&t->started) < t->n - 1) sched_yield();
+    if (atomic_load(&t->pin_error)) {
+        *error = atomic_load(&t->pin_error);
+        mc_threads_destroy(t);
+        return NULL;
+    }
+    *error = 0;
     return t;
 fail:
     free(t->ws);
     free(t->workers);
+    free(t->tids);
     free(t);
     return NULL;
 }
 
+mc_threads *mc_threads_create(int nthreads) {
+    int error;
+    return create(nthreads, NULL, 0, &error);
+}
+
+mc_threads *mc_threads_create_pinned(int nthreads, const int *cpus, int ncpus, int *error) {
+    return create(nthreads, cpus, ncpus, error);
+}
+
 void mc_threads_destroy(mc_threads *t) {
     if (!t) return;
+#ifdef __linux__
+    if (t->pinned && tl_pinned_by == t->id) { /* the freeing thread followed this pool */
+        sched_setaffinity(0, sizeof tl_own_mask, &tl_own_mask);
+        tl_pinned_by = 0;
+    }
+#endif
     atomic_store(&t->stop, 1);
     atomic_fetch_add(&t->generation, 1);
     wake(t, (atomic_int *)&t->generation, INT_MAX);
@@ -241,6 +327,7 @@ void mc_threads_destroy(mc_threads *t) {
 #endif
     free(t->ws);
     free(t->workers);
+    free(t->tids);
     free(t);
 }
 
@@ -256,8 +343,27 @@ int mc_threads_for(mc_threads *t, double work_ns) {
     return n < 2.0 ? 1 : (n >= t->n ? t->n : (int)n);
 }
 
+#ifdef __linux__
+/* The calling thread's CPUs for an op on t: t's set (pinned pool), else its own mask. */
+static void caller_follow(const mc_threads *t) {
+    const unsigned want = t->pinned ? t->id : 0;
+    if (tl_pinned_by == want) return;
+    if (tl_pinned_by) { /* pinned by another pool: back to its own mask first */
+        sched_setaffinity(0, sizeof tl_own_mask, &tl_own_mask);
+        tl_pinned_by = 0;
+    }
+    if (want && sched_getaffinity(0, sizeof tl_own_mask, &tl_own_mask) == 0 &&
+        sched_setaffinity(0, sizeof t->mask, &t->mask) == 0)
+        tl_pinned_by = want;
+}
+#endif
+
 void mc_op_begin(mc_threads *t) {
-    if (t) pthread_mutex_lock(&t->op_mu);
+    if (!t) return;
+    pthread_mutex_lock(&t->op_mu);
+#ifdef __linux__
+    caller_follow(t);
+#endif
 }
 
 void mc_op_end(mc_threads *t) {
@@ -324,4 +430,57 @@ float *mc_ws_get(mc_threads *t, int tid, int slot, size_t bytes) {
         set->size[slot] = set->p[slot] ? bytes : 0;
     }
     return (float *)set->p[slot];
+}
+
+/* -- affinity diagnostics ----------------------------------------------------------------- */
+int mc_threads_worker_tid(const mc_threads *t, int i) {
+    return t && i > 0 && i < t->n ? t->tids[i] : -1;
+}
+
+int mc_threads_worker_cpus(mc_threads *t, int i, int *cpus, int cap) {
+#ifdef __linux__
+    if (!t || i < 0 || i >= t->n) return -EINVAL;
+    cpu_set_t set;
+    int rc;
+    if (i == 0) { /* the caller, as it is during an op */
+        mc_op_begin(t);
+        rc = sched_getaffinity(0, sizeof set, &set);
+        mc_op_end(t);
+    } else {
+        rc = sched_getaffinity(t->tids[i], sizeof set, &set);
+    }
+    if (rc != 0) return -errno;
+    int count = 0;
+    for (int c = 0; c < CPU_SETSIZE && count < cap; c++)
+        if (CPU_ISSET(c, &set)) cpus[count++] = c;
+    return count;
+#else
+    (void)t, (void)i, (void)cpus, (void)cap;
+    return -ENOSYS;
+#endif
+}
+
+typedef struct {
+    int *cpu, *thread;
+} probe_ctx;
+
+static void probe_task(void *raw, long task, int tid) {
+    const probe_ctx *p = raw;
+    for (long end = now_ns() + 20000L; now_ns() < end;) cpu_relax(); /* let workers join */
+#ifdef __linux__
+    p->cpu[task] = sched_getcpu();
+#else
+    p->cpu[task] = -1;
+#endif
+    p->thread[task] = tid;
+    sched_yield(); /* threads sharing one CPU take turns */
+}
+
+int mc_threads_probe(mc_threads *t, long ntasks, int *cpu, int *thread) {
+    if (!t || ntasks <= 0 || ntasks > MAX_TASKS) return MC_ERR_ARG;
+    probe_ctx ctx = {cpu, thread};
+    mc_op_begin(t);
+    mc_parallel(t, t->n, ntasks, probe_task, &ctx);
+    mc_op_end(t);
+    return MC_OK;
 }

@@ -26,7 +26,7 @@ from mace_cpu.kernels.pool import POOL_AVG, POOL_MAX, pool_geometry
 from cpu_helpers import node_graph, randn
 
 (CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX, COPY, RESIZE, LAYERNORM, AFFINE, REDUCE, CONVT,
- MATMUL) = range(1, 15)
+ MATMUL, CONV16, GEMM16) = range(1, 17)
 CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh", "dw", "pt",
                "pl", "group")
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
@@ -41,29 +41,36 @@ def reference(op: str, inputs: dict, constants=(), attrs=None) -> np.ndarray:
     return Model(graph).session(["reference"]).run(feeds)[graph.outputs[0]]
 
 
-def conv_case(rng, x_shape, w_shape, attrs, bias=True):
+def fp16_values(w: np.ndarray) -> np.ndarray:
+    """``w`` rounded to fp16, kept float32 (the weights of the fp16 cases)."""
+    return w.astype(np.float16).astype(np.float32)
+
+
+def conv_case(rng, x_shape, w_shape, attrs, bias=True, half=False):
     fan_in = int(np.prod(w_shape[1:]))
     x, w = randn(rng, *x_shape), randn(rng, *w_shape, scale=1 / np.sqrt(fan_in))
+    w = fp16_values(w) if half else w
     b = randn(rng, w_shape[0]) if bias else None
     y = reference("Conv", {"x": x, "w": w, "b": b}, ("w", "b"), attrs)
     geo = conv_geometry(x_shape, w_shape, attrs)
     kind, a0, a1 = activation(attrs)
     empty = np.zeros(0, np.float32)
-    return CONV, [geo[f] for f in CONV_FIELDS] + [kind], [a0, a1], \
+    return CONV16 if half else CONV, [geo[f] for f in CONV_FIELDS] + [kind], [a0, a1], \
         [x, w, b if b is not None else empty, y]
 
 
-def gemm_case(rng, m, n, k, ta, tb, c_shape, alpha, beta, b_const, attrs=None):
+def gemm_case(rng, m, n, k, ta, tb, c_shape, alpha, beta, b_const, attrs=None, half=False):
     a = randn(rng, *((k, m) if ta else (m, k)))
     b = randn(rng, *((n, k) if tb else (k, n)), scale=1 / np.sqrt(k))
+    b = fp16_values(b) if half else b
     c = randn(rng, *c_shape) if c_shape else None
     attrs = {"transA": ta, "transB": tb, "alpha": alpha, "beta": beta, **(attrs or {})}
     y = reference("Gemm", {"a": a, "b": b, "c": c}, ("b", "c") if b_const else (), attrs)
     kind = bias_kind(c_shape, m, n) if c_shape else 0
     bias = bias_vector(c, kind, n) if c is not None else np.zeros(0, np.float32)
     act, a0, a1 = activation(attrs)
-    return GEMM, [m, n, k, ta, tb, kind, act, int(b_const)], [alpha, beta, a0, a1], \
-        [a, b, bias, y]
+    return GEMM16 if half else GEMM, [m, n, k, ta, tb, kind, act, int(b_const)], \
+        [alpha, beta, a0, a1], [a, b, bias, y]
 
 
 def pool_case(rng, op, x_shape, attrs):
@@ -122,7 +129,25 @@ def cases(seed: int = 0) -> list[tuple]:
         "min": -1.0, "max": 2.0})]))
     x = randn(rng, 4, 37, scale=5.0)
     out.append((SOFTMAX, [4, 37, 1], [], [x, reference("Softmax", {"x": x})]))
-    return out + more_cases(rng)
+    return out + more_cases(rng) + fp16_cases(rng)
+
+
+def fp16_cases(rng) -> list[tuple]:
+    """Conv (1x1, shifted, im2col, groups) and Gemm (few rows, edges, K blocks) with fp16
+    weights, against the reference run on the same (fp16-valued) weights."""
+    return [
+        conv_case(rng, (1, 16, 9, 10), (24, 16, 1, 1), {"activation": "Relu"}, half=True),
+        conv_case(rng, (1, 8, 11, 12), (12, 8, 3, 3), {"pads": [1, 1, 1, 1], **RELU6},
+                  half=True),
+        conv_case(rng, (1, 3, 17, 15), (16, 3, 3, 3), {"pads": [1, 1, 1, 1],
+                                                      "strides": [2, 2]}, half=True),
+        conv_case(rng, (2, 8, 9, 9), (8, 2, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]},
+                  half=True),
+        gemm_case(rng, 1, 10, 64, 0, 1, (10,), 1.0, 1.0, True, half=True),
+        gemm_case(rng, 13, 45, 300, 0, 0, (13, 45), 1.0, 1.0, True, {"activation": "Tanh"},
+                  half=True),
+        gemm_case(rng, 20, 70, 600, 0, 1, (70,), 1.0, 1.0, True, half=True),
+    ]
 
 
 def more_cases(rng) -> list[tuple]:

@@ -132,7 +132,15 @@ def summarize(name: str, value: np.ndarray) -> str:
 def add_device_options(p: argparse.ArgumentParser) -> None:
     """Session options of the device plugins, shared by run / validate / benchmark."""
     g = p.add_argument_group("device options")
-    g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    g.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: all cores, or the cores of --cpu-affinity)")
+    g.add_argument("--cpu-affinity", metavar="POLICY",
+                   help="pin the CPU threads: none (default), big, little, or a CPU list such "
+                   "as 4-7 (`mace devices` shows the clusters)")
+    g.add_argument("--cpu-weight-dtype", choices=["float32", "float16"],
+                   help="CPU weights of Gemm/MatMul/Conv kept as fp16 (half the memory, fp32 "
+                   "arithmetic); default float32, float16 for models converted with "
+                   "--weights fp16")
     g.add_argument("--gpu-storage", choices=["auto", "image", "buffer"],
                    help="GPU tensor storage (default auto: buffer on NVIDIA, image2d on other "
                    "GPUs)")
@@ -147,6 +155,8 @@ def device_options(args: argparse.Namespace) -> dict:
     """The session keyword options given on the command line."""
     options = {
         "cpu_threads": args.threads,
+        "cpu_affinity": args.cpu_affinity,
+        "cpu_weight_dtype": args.cpu_weight_dtype,
         "gpu_storage": args.gpu_storage,
         "gpu_fp16_storage": args.gpu_fp16 or None,
         "gpu_kernel_time_limit_ms": args.gpu_kernel_time_limit_ms,

@@ -27,6 +27,7 @@ class Model:
         self.graph = graph
         self.path = path
         self.registry = registry or default_registry()
+        self.weight_storage = "fp32"  # "fp16": its file stores float weights as float16
 
     @property
     def name(self) -> str:
@@ -48,8 +49,11 @@ class Model:
 
     @property
     def default_options(self) -> dict[str, Any]:
-        """Session options recorded from the deployment file (GPU storage, time limit)."""
-        options = {}
+        """Session options recorded from the deployment file (GPU storage, time limit);
+        fp16-stored weights stay fp16 in the cpu plans (``cpu_weight_dtype``)."""
+        options: dict[str, Any] = {}
+        if self.weight_storage == "fp16":
+            options["cpu_weight_dtype"] = "float16"
         for key, (name, kind) in _DEPLOY_OPTIONS.items():
             if key in self.graph.metadata:
                 options[name] = kind(self.graph.metadata[key])
@@ -78,7 +82,10 @@ class Model:
 def load(path: str | Path, *, verify: bool = True, registry: Registry | None = None) -> Model:
     """Load ``<name>.pb`` (and ``<name>.data`` beside it); checksums verified by default."""
     from mace_core.model_format import load_graph
+    from mace_core.model_format.inspect import describe
 
     path = Path(path)
     graph = load_graph(path, verify=verify)
-    return Model(graph, path, registry)
+    model = Model(graph, path, registry)
+    model.weight_storage = describe(path)["weights"]
+    return model

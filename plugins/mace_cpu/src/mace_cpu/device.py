@@ -9,6 +9,7 @@ from pathlib import Path
 from mace_core.ir import Layout
 from mace_core.specs import Capabilities
 
+from mace_cpu.affinity import detect_clusters, format_cpus, policy_cpus
 from mace_cpu.native import cpu_features, gemm_tile, isa, supported_isas
 from mace_cpu.threads import default_threads
 
@@ -51,6 +52,7 @@ class CpuDevice:
         chosen = isa()  # raises NativeUnavailable / IsaError, which are DeviceUnavailable
         mr, nr, kc = gemm_tile(chosen)
         caches = cache_sizes()
+        clusters = detect_clusters()
         details = {
             "isa": chosen,
             "isas": ", ".join(supported_isas()),
@@ -58,6 +60,9 @@ class CpuDevice:
             "gemm_tile": f"{mr}x{nr}, kc={kc}",
             "cores": online_cores(),
             "threads": default_threads(),
+            "clusters": ", ".join(c.describe() for c in clusters),
+            "affinity": ", ".join(f"{p} {format_cpus(policy_cpus(p, clusters) or ())}"
+                                  for p in ("big", "little")) + ", none, or a CPU list",
             **{f"{level}_cache": size for level, size in caches.items()},
         }
         return Capabilities(

@@ -1,9 +1,11 @@
-"""The C thread pool, one per thread count, shared by the sessions that ask for it.
+"""The C thread pool, one per thread count and CPU set, shared by the sessions that ask for it.
 
 A session's ``cpu_threads`` option (``Model.session(..., cpu_threads=N)``, CLI
 ``--threads``) reaches every prepared kernel; all kernels of the session then share one
 pool, created on first use. Threads are never created per op. The pool lives while any
-prepared kernel holds it.
+prepared kernel holds it. ``cpu_affinity`` (CLI ``--cpu-affinity``, see
+:mod:`mace_cpu.affinity`) pins a pool to a set of cores; pools are shared per (thread
+count, cores).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from mace_core.errors import MaceError
 
+from mace_cpu.affinity import affinity_option, format_cpus
 from mace_cpu.native import load
 
 
@@ -28,21 +31,34 @@ def default_threads() -> int:
 
 
 class ThreadPool:
-    """A ``mc_threads`` pool of ``count`` threads (the caller's thread is one of them)."""
+    """A ``mc_threads`` pool of ``count`` threads (the caller's thread is one of them),
+    pinned to ``cpus`` when given."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, cpus: tuple[int, ...] | None = None) -> None:
         ffi, lib = load()
-        raw = lib.mc_threads_create(count)
+        self.cpus = cpus
+        if cpus is None:
+            raw = lib.mc_threads_create(count)
+        else:
+            error = ffi.new("int *")
+            raw = lib.mc_threads_create_pinned(count, list(cpus), len(cpus), error)
+            if raw == ffi.NULL and error[0]:
+                raise MaceError(
+                    f"cannot pin {count} CPU threads to CPU(s) {format_cpus(cpus)}: "
+                    f"{os.strerror(error[0])} (errno {error[0]}); the OS refused the CPU "
+                    "affinity: use cpu_affinity='none', or CPUs this process may use")
         if raw == ffi.NULL:
             raise MaceError(f"could not create a pool of {count} CPU threads")
         self.ptr = ffi.gc(raw, lib.mc_threads_destroy)
         self.count = int(lib.mc_threads_count(raw))
 
     def __repr__(self) -> str:
-        return f"<ThreadPool {self.count} threads>"
+        where = f" on CPUs {format_cpus(self.cpus)}" if self.cpus else ""
+        return f"<ThreadPool {self.count} threads{where}>"
 
 
-_pools: weakref.WeakValueDictionary[int, ThreadPool] = weakref.WeakValueDictionary()
+_pools: weakref.WeakValueDictionary[tuple[int, tuple[int, ...] | None], ThreadPool] = \
+    weakref.WeakValueDictionary()
 _lock = threading.Lock()
 
 
@@ -54,10 +70,12 @@ def set_grain(scale: float) -> None:
 
 
 def threads_option(options: Mapping[str, Any]) -> int:
-    """The thread count asked for by session options (default: :func:`default_threads`)."""
+    """The thread count asked for by session options (default: the cores of
+    ``cpu_affinity`` when set, else :func:`default_threads`)."""
     value = options.get("cpu_threads")
     if value is None or value == 0:
-        return default_threads()
+        cpus = affinity_option(options)
+        return len(cpus) if cpus else default_threads()
     try:
         count = int(value)
     except (TypeError, ValueError):
@@ -68,11 +86,11 @@ def threads_option(options: Mapping[str, Any]) -> int:
 
 
 def pool_for(options: Mapping[str, Any]) -> ThreadPool:
-    """The shared pool for the thread count in ``options``."""
-    count = threads_option(options)
+    """The shared pool for the thread count and CPU affinity in ``options``."""
+    key = (threads_option(options), affinity_option(options))
     with _lock:
-        pool = _pools.get(count)
+        pool = _pools.get(key)
         if pool is None:
-            pool = ThreadPool(count)
-            _pools[count] = pool
+            pool = ThreadPool(*key)
+            _pools[key] = pool
         return pool

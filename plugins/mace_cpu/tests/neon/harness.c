@@ -6,7 +6,8 @@
  * GOLDEN_FILE (written by tests/neon/golden.py from the numpy reference kernels, little
  * endian): "MCG1", u32 case count, then per case
  *   u32 kind, u32 n, i32[n] ints, u32 n, f32[n] floats, u32 count, count x (u32 n, f32[n])
- * where the arrays are the inputs followed by the expected output. Every case runs on
+ * where the arrays are the inputs followed by the expected output (K_CONV16 / K_GEMM16: the
+ * weights are fp16 values, given to the _f16 plans as halves). Every case runs on
  * every ISA this CPU supports, serially and on a 2-thread pool; pass rule:
  * max |ours - expected| <= 1e-5 * max |expected|. Exit status 0 when all pass.
  */
@@ -20,7 +21,7 @@
 
 enum { K_CONV = 1, K_GEMM = 2, K_POOL = 3, K_GAP = 4, K_BINARY = 5, K_UNARY = 6,
        K_SOFTMAX = 7, K_COPY = 8, K_RESIZE = 9, K_LAYERNORM = 10, K_AFFINE = 11,
-       K_REDUCE = 12, K_CONVT = 13, K_MATMUL = 14 };
+       K_REDUCE = 12, K_CONVT = 13, K_MATMUL = 14, K_CONV16 = 15, K_GEMM16 = 16 };
 #define MAX_ARRAYS 6
 
 typedef struct {
@@ -61,6 +62,42 @@ static long *longs_of(const gcase *c, int i) {
     long *out = malloc(sizeof(long) * (c->len[i] ? c->len[i] : 1));
     for (uint32_t k = 0; out && k < c->len[i]; k++) out[k] = (long)c->arr[i][k];
     return out;
+}
+
+/* Float array i as IEEE halves (its values are fp16 values: exact). */
+static unsigned short *halves_of(const gcase *c, int i) {
+    unsigned short *out = malloc(sizeof(unsigned short) * (c->len[i] ? c->len[i] : 1));
+    if (out) mc_float_to_half(c->arr[i], out, c->len[i]);
+    return out;
+}
+
+/* Conv / Gemm with fp16 weights; a plan that did not keep them as fp16 fails the case. */
+static int run_f16(const gcase *c, int isa, mc_threads *t, float *y) {
+    const int32_t *v = c->ints;
+    const float *fl = c->floats;
+    unsigned short *w = halves_of(c, 1);
+    int rc = MC_ERR_NOMEM, f16 = 0;
+    if (w && c->kind == K_CONV16) {
+        mc_conv_params p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+                            v[11], v[12], v[13], v[14], v[15], v[16], fl[0], fl[1]};
+        mc_conv *plan = mc_conv_create_f16(&p, w, opt(c, 2), isa);
+        if (plan) {
+            mc_conv_weight_bytes(plan, &f16);
+            rc = f16 ? mc_conv_run(plan, t, c->arr[0], y) : MC_ERR_ARG;
+            mc_conv_destroy(plan);
+        }
+    } else if (w) {
+        mc_gemm_params p = {v[0], v[1], v[2], v[3], v[4], fl[0], fl[1], v[5], v[6], fl[2],
+                            fl[3]};
+        mc_gemm *plan = mc_gemm_create_f16(&p, w, isa);
+        if (plan) {
+            mc_gemm_weight_bytes(plan, &f16);
+            rc = f16 ? mc_gemm_run(plan, t, c->arr[0], NULL, opt(c, 2), y) : MC_ERR_ARG;
+            mc_gemm_destroy(plan);
+        }
+    }
+    free(w);
+    return rc;
 }
 
 static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
@@ -109,6 +146,8 @@ static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
         free(bo);
         return rc;
     }
+    case K_CONV16:
+    case K_GEMM16: return run_f16(c, isa, t, y);
     default: return MC_ERR_ARG;
     }
 }

@@ -2,7 +2,9 @@
 float32, constant weights (packed once here).
 
 The C plan picks the algorithm (depthwise direct, 1x1 GEMM, pixels-as-rows GEMM for small
-images, implicit-im2col GEMM) and fuses bias and activation; see csrc/conv.c.
+images, implicit-im2col GEMM) and fuses bias and activation; see csrc/conv.c. Under
+``cpu_weight_dtype="float16"`` (mace_cpu.weights) the GEMM algorithms keep their packed
+weights as fp16.
 ConvTranspose (group 1) is a GEMM and a col2im (csrc/conv_transpose.c).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import AUTO_PADS, window_attrs, window_geometry
@@ -31,6 +34,7 @@ from mace_cpu.kernels.common import (
     shape,
 )
 from mace_cpu.threads import pool_for
+from mace_cpu.weights import half_weights
 
 
 def conv_geometry(x_shape, w_shape, attrs: dict[str, Any]) -> dict[str, int]:
@@ -88,10 +92,12 @@ def accepts_conv(node: Node, graph: Graph) -> bool:
 
 
 def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, int],
-                create, destroy, what: str):
+                create, destroy, what: str, *, create_f16=None, options=None):
     """``(plan, isa)``: a C convolution plan (``mc_conv_create`` or ``mc_convt_create``) for
-    ``geo`` with the node's fused activation, constant weights and optional bias. The C side
-    copies weights, bias and parameters, so nothing here must outlive the call."""
+    ``geo`` with the node's fused activation, constant weights and optional bias; with
+    ``create_f16`` (``mc_conv_create_f16``), the weights go to it as fp16 when ``options``
+    ask for fp16 weights. The C side copies weights, bias and parameters, so nothing here
+    must outlive the call."""
     ffi, _ = native.load()
     kind, a, b = activation(attrs)
     params = ffi.new("mc_conv_params *", {**geo, "act": kind, "act_a": a, "act_b": b})
@@ -99,7 +105,12 @@ def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, 
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias = f32(graph.constants[bias_name]).reshape(-1) if bias_name else None
     isa = native.isa()
-    raw = create(params, cin(weight), cin(bias) if bias is not None else ffi.NULL,
+    half = half_weights(options or {}, weight) if create_f16 is not None else None
+    if half is not None:
+        create, w_ptr = create_f16, ffi.from_buffer("unsigned short[]", half.view(np.uint16))
+    else:
+        w_ptr = cin(weight)
+    raw = create(params, w_ptr, cin(bias) if bias is not None else ffi.NULL,
                  native.isa_id(isa))
     if raw == ffi.NULL:
         raise MaceError(f"{node}: could not prepare the cpu {what} (out of memory?)")
@@ -109,10 +120,13 @@ def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, 
 def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
                  options: dict[str, Any]) -> Prepared:
     ffi, lib = native.load()
-    geo = conv_geometry(*as_2d(shape(graph, node.inputs[0]), shape(graph, node.inputs[1]),
-                               attrs))
+    x_shape, w_shape, attrs_2d = as_2d(shape(graph, node.inputs[0]),
+                                       shape(graph, node.inputs[1]), attrs)
+    geo = conv_geometry(x_shape, w_shape, attrs_2d)
+    depthwise = geo["group"] == geo["c"] and w_shape[1] == 1  # weights stay fp32 there
     plan, isa = create_plan(node, graph, attrs, geo, lib.mc_conv_create, lib.mc_conv_destroy,
-                            "convolution")
+                            "convolution", options=options,
+                            create_f16=None if depthwise else lib.mc_conv_create_f16)
     pool = pool_for(options)
     out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
     if len(shape(graph, node.inputs[0])) == 3:  # 1-D: N x M x OW, the same memory
@@ -129,7 +143,10 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
         return fixed or (y,)
 
     algo = ffi.string(lib.mc_conv_algo(plan)).decode()
-    return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count)
+    half = ffi.new("int *")
+    weight_bytes = int(lib.mc_conv_weight_bytes(plan, half))
+    return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count,
+                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32")
 
 
 # -- ConvTranspose ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Gemm and MatMul on the cpu device (float32). MatMul with a 2-D B folds A's batch axes
 into M; with batched B (attention's Q K^T, A V) it runs one product per broadcast batch
-index. A constant B (a fully connected layer) is packed once here.
+index. A constant B (a fully connected layer) is packed once here, as fp16 under
+``cpu_weight_dtype="float16"`` (mace_cpu.weights).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mace_cpu.kernels.common import (
     shape,
 )
 from mace_cpu.threads import pool_for
+from mace_cpu.weights import half_weights
 
 BIAS_NONE, BIAS_ROW, BIAS_COL, BIAS_FULL = 0, 1, 2, 3
 
@@ -97,8 +99,14 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
     b_name = node.inputs[1]
     b_const = f32(graph.constants[b_name]) if b_name in graph.constants else None
     isa = native.isa()
-    raw = lib.mc_gemm_create(params, cin(b_const) if b_const is not None else ffi.NULL,
-                             native.isa_id(isa))
+    b_half = half_weights(options, b_const) if b_const is not None else None
+    if b_half is not None:
+        raw = lib.mc_gemm_create_f16(params, from_buffer()("unsigned short[]",
+                                                           b_half.view(np.uint16)),
+                                     native.isa_id(isa))
+    else:
+        raw = lib.mc_gemm_create(params, cin(b_const) if b_const is not None else ffi.NULL,
+                                 native.isa_id(isa))
     if raw == ffi.NULL:
         raise MaceError(f"{node}: could not prepare the cpu GEMM (out of memory?)")
     plan = ffi.gc(raw, lib.mc_gemm_destroy)
@@ -123,7 +131,10 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
             check(status, node)
         return fixed or (y,)
 
-    return prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None)
+    half = ffi.new("int *")
+    weight_bytes = int(lib.mc_gemm_weight_bytes(plan, half))
+    return prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None,
+                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32")
 
 
 def prepare_gemm(node: Node, attrs: dict[str, Any], graph: Graph,
