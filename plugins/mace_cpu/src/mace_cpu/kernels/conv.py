@@ -2,7 +2,9 @@
 here).
 
 The C plan picks the algorithm (depthwise direct, 1x1 GEMM, pixels-as-rows GEMM for small
-images, implicit-im2col GEMM) and fuses bias and activation; see csrc/conv.c.
+images, implicit-im2col GEMM, Winograd F(4,3) / F(2,3) for 3x3 stride 1 where its cost model
+says it pays; ``MACE_CPU_CONV_ALGO`` forces one for kernels prepared afterwards) and fuses
+bias and activation; see csrc/conv.c and csrc/winograd.c.
 ConvTranspose (group 1) is a GEMM and a col2im (csrc/conv_transpose.c).
 """
 
@@ -109,7 +111,8 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
         return fixed or (y,)
 
     algo = ffi.string(lib.mc_conv_algo(plan)).decode()
-    return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count)
+    tile = {"wino_tile": lib.mc_conv_wino_tile(plan)} if algo == "winograd" else {}
+    return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count, **tile)
 
 
 # -- ConvTranspose ------------------------------------------------------------------------------
