@@ -281,8 +281,10 @@ static void input_task(void *raw, long task, int tid) {
         }
 }
 
-/* Units: output channels -> y planes (each tile row read as txv tiles: the slack after
- * the last one keeps that in the buffer; the extra lanes are not stored) */
+/* Units: output channels -> y planes. The transform runs on chunks of txv tiles: as many
+ * whole tile rows as fit (several on small images, whose rows are shorter than a vector),
+ * then each row's outputs are cropped into y; the lanes past the chunk's rows are not
+ * stored, and the slack after the block keeps their reads inside the buffer. */
 static void output_task(void *raw, long task, int tid) {
     wg_job *j = raw;
     const mc_wino *w = j->w;
@@ -298,15 +300,20 @@ static void output_task(void *raw, long task, int tid) {
     const float hi = p->act == MC_ACT_CLIP ? p->act_b : INFINITY;
     const mc_act act = {p->act, p->act_a, p->act_b};
     const long last = MC_MIN(j->units, (task + 1) * j->per_task);
+    const int chunk = MC_MAX(1, w->txv / w->tx); /* tile rows per transform */
     for (long mo = task * j->per_task; mo < last; mo++)
-        for (int row = j->r0; row < j->r1; row++) {
-            const int b = row / w->ty, tyi = row % w->ty;
-            const float *mrow = j->v + mo * w->ld + (long)(row - j->r0) * w->tx;
+        for (int r0 = j->r0; r0 < j->r1; r0 += chunk) {
+            const float *mrow = j->v + mo * w->ld + (long)(r0 - j->r0) * w->tx;
             w->out(mrow, w->mps, w->txv, j->bias[mo], s, w->ss, o, w->wt);
-            float *y = j->y + (((long)b * p->m + mo) * p->oh + tyi * w->m) * p->ow;
-            for (int k = 0; k < w->m && tyi * w->m + k < p->oh; k++, y += p->ow) {
-                w->crop(o + k * w->wt, lo, hi, y, p->ow);
-                if (!fused && p->act != MC_ACT_NONE) mc_act_apply(&act, w->isa->id, y, y, p->ow);
+            for (int row = r0; row < MC_MIN(j->r1, r0 + chunk); row++) {
+                const int b = row / w->ty, tyi = row % w->ty;
+                const float *orow = o + (long)(row - r0) * w->tx * w->m;
+                float *y = j->y + (((long)b * p->m + mo) * p->oh + tyi * w->m) * p->ow;
+                for (int k = 0; k < w->m && tyi * w->m + k < p->oh; k++, y += p->ow) {
+                    w->crop(orow + k * w->wt, lo, hi, y, p->ow);
+                    if (!fused && p->act != MC_ACT_NONE)
+                        mc_act_apply(&act, w->isa->id, y, y, p->ow);
+                }
             }
         }
 }

@@ -91,6 +91,17 @@ def test_resnet_sized_layers(shape, isa, monkeypatch):
     assert info["algo"] == "winograd"
 
 
+@pytest.mark.parametrize("x_shape, algo", [((1, 96, 112, 64), "winograd43"),
+                                          ((2, 96, 56, 32), "winograd23")])
+def test_blocks_of_tile_rows(x_shape, algo, isa, monkeypatch):
+    """Images whose V and M would outgrow the 8 MB budget run in blocks of tile rows (here
+    18 + 10 rows, and 40 + 16 with a block edge inside the second image)."""
+    monkeypatch.setenv("MACE_CPU_CONV_ALGO", algo)
+    info = run_case(x_shape, (96, 96, 3, 3), {"pads": [1, 1, 1, 1], "activation": "Relu"},
+                    True, threads=2, seed=7)
+    assert info["wino_tile"] == TILES[algo]
+
+
 @given(
     c=st.integers(1, 20), m=st.integers(1, 20), h=st.integers(1, 17), w=st.integers(1, 17),
     pads=st.tuples(*[st.integers(0, 2)] * 4), group=st.sampled_from([1, 2]),
