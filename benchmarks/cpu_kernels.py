@@ -3,6 +3,7 @@
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/cpu_kernels.py [--threads 1] [--isa avx2]
     python benchmarks/cpu_kernels.py --model      # + a whole MobileNetV2 (random weights)
+    python benchmarks/cpu_kernels.py --winograd   # + 3x3 stride-1 layers, every algorithm
 
 For each layer: our best-of-N time and GFLOP/s (2 * MACs / time), the same GEMM done by
 numpy's BLAS (``W[M, K] @ cols[K, N]``, im2col excluded, so a lower bound for an im2col
@@ -33,6 +34,19 @@ LAYERS = [
      {"pads": [1, 1, 1, 1], "group": 144, "strides": [2, 2]}),
     ("pw 960->160 7x7", (1, 960, 7, 7), (160, 960, 1, 1), {}),
 ]
+
+
+# 3x3 stride-1 convs (pads 1) for --winograd: name, C, M, H = W. ResNet-50's four, then
+# those of the zoo's nudenet-320n and ppocr-v4-det, and a few small-channel ones.
+WINOGRAD_LAYERS = [
+    ("resnet50 64@56", 64, 64, 56), ("resnet50 128@28", 128, 128, 28),
+    ("resnet50 256@14", 256, 256, 14), ("resnet50 512@7", 512, 512, 7),
+    ("nudenet 16@80", 16, 16, 80), ("nudenet 32@40", 32, 32, 40),
+    ("nudenet 64@20", 64, 64, 20), ("nudenet 64@10", 64, 64, 10),
+    ("ppocr-det 96->24@80", 96, 24, 80), ("ppocr-det 96->24@20", 96, 24, 20),
+    ("16@56", 16, 16, 56), ("32@28", 32, 32, 28), ("24@28", 24, 24, 28), ("32@14", 32, 32, 14),
+]
+WINOGRAD_ALGOS = ("shifted", "winograd43", "winograd23", "")  # "": the automatic choice
 
 
 def best_of(fn, reps: int) -> float:
@@ -115,6 +129,42 @@ def measure_layer(name, x_shape, w_shape, attrs, args, rng) -> str:
         t = best_of(lambda: ort.run(None, {"x": x}), args.reps)
         row += f" {t * 1e3:7.3f} {flop / t / 1e9:8.1f}"
     return row
+
+
+def measure_winograd(args, rng) -> None:
+    """Each layer of WINOGRAD_LAYERS with every algorithm forced (MACE_CPU_CONV_ALGO, read
+    when a kernel is prepared), then the automatic choice and onnxruntime. GFLOP/s count
+    the direct conv's 2 * M * C * 9 * H * W for every algorithm."""
+    import numpy as np
+
+    from mace_core.runtime.model import Model
+
+    saved = os.environ.pop("MACE_CPU_CONV_ALGO", None)
+    header = (f"{'3x3 s1 layer':22s} {'MFLOP':>7s} {'shifted':>15s} {'F(4,3)':>15s} "
+              f"{'F(2,3)':>15s} {'auto':>10s} {'speedup':>7s} {'ort':>15s}")
+    print(f"\n{header}  (ms GFLOP/s)\n" + "-" * len(header))
+    for name, c, m, size in WINOGRAD_LAYERS:
+        graph = conv_graph((1, c, size, size), (m, c, 3, 3), {"pads": [1, 1, 1, 1]}, rng)
+        x = rng.standard_normal((1, c, size, size)).astype(np.float32)
+        flop = 2.0 * m * c * 9 * size * size
+        times = {}
+        for algo in WINOGRAD_ALGOS:
+            os.environ["MACE_CPU_CONV_ALGO"] = algo
+            runner = Model(graph).session(["cpu"], cpu_threads=args.threads)._runners[0]
+            times[algo] = best_of(lambda: runner([x]), args.reps)  # noqa: B023
+        info = runner.info
+        chosen = info["algo"] + (f" {info['wino_tile']}" if "wino_tile" in info else "")
+        cells = [f"{times[a] * 1e3:7.3f} {flop / times[a] / 1e9:7.1f}" for a in WINOGRAD_ALGOS[:3]]
+        row = (f"{name:22s} {flop / 1e6:7.1f} {' '.join(cells)} {chosen:>10s} "
+               f"{times['shifted'] / times['']:6.2f}x")
+        ort = ort_session(graph, args.threads)
+        if ort is not None:
+            t = best_of(lambda: ort.run(None, {"x": x}), args.reps)  # noqa: B023
+            row += f" {t * 1e3:7.3f} {flop / t / 1e9:7.1f}"
+        print(row, flush=True)
+    os.environ.pop("MACE_CPU_CONV_ALGO", None)
+    if saved is not None:
+        os.environ["MACE_CPU_CONV_ALGO"] = saved
 
 
 MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -209,6 +259,8 @@ def main() -> int:
     parser.add_argument("--isa", default=None, help="force an ISA (default: the best)")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--model", action="store_true", help="also time a whole MobileNetV2")
+    parser.add_argument("--winograd", action="store_true",
+                        help="also time 3x3 stride-1 layers with each conv algorithm")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
@@ -226,6 +278,8 @@ def main() -> int:
     print("-" * len(header))
     for name, x_shape, w_shape, attrs in LAYERS:
         print(measure_layer(name, x_shape, w_shape, attrs, args, rng))
+    if args.winograd:
+        measure_winograd(args, rng)
     if args.model:
         measure_model(args, rng)
     return 0

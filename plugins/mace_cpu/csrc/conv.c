@@ -15,20 +15,24 @@
  *              column matrix is never materialised whole: each GEMM task builds the
  *              kc x nc block it needs (build_cols: a copy per output row and tap, vector
  *              gathers for stride 2) in its scratch and reads it in place.
+ *   winograd   3x3, stride 1, dilation 1, when its cost model says it beats "shifted":
+ *              F(4,3) or F(2,3) tiles, one GEMM per tile position (winograd.c)
  * Bias and the fused activation are applied in the micro-kernel / epilogue of each tile.
  * mc_conv_create_f16 keeps the packed weights of the GEMM algorithms as fp16 (apack16),
- * widened per block inside the GEMM; depthwise weights stay fp32.
- * Not yet: Winograd F(2,3) / F(4,3) for 3x3 stride 1 (about 2.25x / 4x fewer multiplies
- * than "shifted"), and fusing a 1x1 expand + depthwise + 1x1 project block per spatial
+ * widened per block inside the GEMM; depthwise and Winograd weights stay fp32.
+ * Not yet: fusing a 1x1 expand + depthwise + 1x1 project block per spatial
  * tile, which would keep MobileNet's expanded tensors in cache.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "winograd.h"
 
-enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3, ALGO_SKINNY = 4 };
-static const char *k_algo_names[] = {"depthwise", "gemm1x1", "shifted", "im2col", "skinny1x1"};
+enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3, ALGO_SKINNY = 4,
+       ALGO_WINOGRAD = 5 };
+static const char *k_algo_names[] = {"depthwise", "gemm1x1", "shifted", "im2col", "skinny1x1",
+                                     "winograd"};
 
 struct mc_conv {
     mc_conv_params p;
@@ -43,6 +47,7 @@ struct mc_conv {
     long *koff;          /* gemm1x1, shifted: offset of GEMM row k in the (padded) image */
     int hp, wp;          /* shifted: padded input size */
     uint16_t *apack16;   /* the packed weights as fp16 instead of apack (mc_conv_create_f16) */
+    mc_wino *wino;       /* winograd: transformed weights and geometry */
 };
 
 
@@ -87,6 +92,13 @@ mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const floa
         plan->dw = mc_dw_plan_create(p, isa);
         if (!plan->w || !plan->dw) goto fail;
         memcpy(plan->w, weight, size);
+        return plan;
+    }
+    int tile = mc_wino_choose(p, info);
+    if (tile) {
+        plan->algo = ALGO_WINOGRAD;
+        plan->wino = mc_wino_create(p, info, tile, weight);
+        if (!plan->wino) goto fail;
         return plan;
     }
     int pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pt == 0 &&
@@ -159,6 +171,7 @@ long mc_conv_weight_bytes(const mc_conv *plan, int *f16) {
     if (f16) *f16 = plan->apack16 != NULL;
     if (plan->apack16) return (long)(sizeof(uint16_t) * packed);
     if (plan->apack) return (long)(sizeof(float) * packed);
+    if (plan->wino) return mc_wino_weight_bytes(plan->wino); /* stays fp32 */
     return plan->w ? (long)(sizeof(float) * plan->p.m * plan->p.kh * plan->p.kw) : 0;
 }
 
@@ -168,12 +181,15 @@ void mc_conv_destroy(mc_conv *plan) {
     mc_aligned_free(plan->apack);
     mc_aligned_free(plan->w);
     mc_dw_plan_destroy(plan->dw);
+    mc_wino_destroy(plan->wino);
     mc_aligned_free(plan->bias);
     free(plan->koff);
     free(plan);
 }
 
 const char *mc_conv_algo(const mc_conv *plan) { return k_algo_names[plan->algo]; }
+
+int mc_conv_wino_tile(const mc_conv *plan) { return plan->wino ? mc_wino_tile(plan->wino) : 0; }
 
 /* One run of `count` output pixels on a row: o[t] = row[ix0 + t*step] inside the image,
  * 0 in the padding. */
@@ -296,6 +312,12 @@ int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y) {
                      : mc_skinny_run(t, plan->isa_id, (int)pixels, p->m, p->c, xb, 1, pixels,
                                      plan->apack, plan->bias, &act, yb, 1, pixels);
         }
+        mc_op_end(t);
+        return rc;
+    }
+    if (plan->algo == ALGO_WINOGRAD) {
+        mc_op_begin(t);
+        int rc = mc_wino_run(plan->wino, t, x, plan->bias, y);
         mc_op_end(t);
         return rc;
     }

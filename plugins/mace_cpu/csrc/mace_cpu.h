@@ -68,6 +68,7 @@ mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const floa
                         int isa);
 int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y);
 const char *mc_conv_algo(const mc_conv *plan);
+int mc_conv_wino_tile(const mc_conv *plan); /* "winograd": output tile 4 or 2; else 0 */
 void mc_conv_destroy(mc_conv *plan);
 
 /* -- ConvTranspose (2-D, group 1): the same params, with n, c, h, w the input, m, oh, ow the

@@ -26,7 +26,7 @@ from mace_cpu.kernels.pool import POOL_AVG, POOL_MAX, pool_geometry
 from cpu_helpers import node_graph, randn
 
 (CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX, COPY, RESIZE, LAYERNORM, AFFINE, REDUCE, CONVT,
- MATMUL, CONV16, GEMM16) = range(1, 17)
+ MATMUL, CONV16, GEMM16, WINOGRAD) = range(1, 18)
 CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh", "dw", "pt",
                "pl", "group")
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
@@ -57,6 +57,12 @@ def conv_case(rng, x_shape, w_shape, attrs, bias=True, half=False):
     empty = np.zeros(0, np.float32)
     return CONV16 if half else CONV, [geo[f] for f in CONV_FIELDS] + [kind], [a0, a1], \
         [x, w, b if b is not None else empty, y]
+
+
+def winograd_case(rng, x_shape, w_shape, attrs, tile, bias=True):
+    """A 3x3 stride-1 conv the harness runs with Winograd F(tile,3) forced."""
+    _, ints, floats, arrays = conv_case(rng, x_shape, w_shape, attrs, bias)
+    return WINOGRAD, ints + [tile], floats, arrays
 
 
 def gemm_case(rng, m, n, k, ta, tb, c_shape, alpha, beta, b_const, attrs=None, half=False):
@@ -129,7 +135,7 @@ def cases(seed: int = 0) -> list[tuple]:
         "min": -1.0, "max": 2.0})]))
     x = randn(rng, 4, 37, scale=5.0)
     out.append((SOFTMAX, [4, 37, 1], [], [x, reference("Softmax", {"x": x})]))
-    return out + more_cases(rng) + fp16_cases(rng)
+    return out + more_cases(rng) + fp16_cases(rng) + winograd_cases(rng)
 
 
 def fp16_cases(rng) -> list[tuple]:
@@ -210,6 +216,22 @@ def more_cases(rng) -> list[tuple]:
                 [a, b, np.array(_batch_offsets(a.shape, batch), np.float32),
                  np.array(_batch_offsets(b.shape, batch), np.float32), y]))
     return out
+
+
+def winograd_cases(rng) -> list[tuple]:
+    """Winograd F(4,3) and F(2,3): odd sizes, asymmetric pads, batch 2, groups, the fused
+    and the separate activation paths."""
+    pad1 = {"pads": [1, 1, 1, 1]}
+    return [
+        winograd_case(rng, (1, 8, 11, 12), (12, 8, 3, 3), {**pad1, **RELU6}, 4),
+        winograd_case(rng, (1, 8, 11, 12), (12, 8, 3, 3), {**pad1, **RELU6}, 2),
+        winograd_case(rng, (2, 5, 9, 7), (7, 5, 3, 3), {"pads": [2, 0, 0, 1]}, 4, bias=False),
+        winograd_case(rng, (1, 16, 6, 19), (9, 16, 3, 3), {"pads": [0, 1, 1, 0],
+                                                           "activation": "HardSwish"}, 2),
+        winograd_case(rng, (1, 8, 10, 10), (6, 4, 3, 3), {**pad1, "group": 2}, 4),
+        winograd_case(rng, (1, 40, 7, 7), (20, 40, 3, 3), {**pad1, "activation": "Relu"}, 2),
+        winograd_case(rng, (1, 3, 16, 33), (16, 3, 3, 3), pad1, 4),
+    ]
 
 
 def write_golden(path: Path, seed: int = 0) -> int:

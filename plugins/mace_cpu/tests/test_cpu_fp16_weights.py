@@ -145,7 +145,8 @@ CONV_CASES = {
 
 
 @pytest.mark.parametrize("case", list(CONV_CASES))
-def test_conv_fp16_weights_match_rounded_reference(case, env_isa, threads):
+def test_conv_fp16_weights_match_rounded_reference(case, env_isa, threads, monkeypatch):
+    monkeypatch.setenv("MACE_CPU_CONV_ALGO", "shifted")  # 3x3 stride 1: not Winograd here
     x_shape, w_shape, attrs = CONV_CASES[case]
     rng = np.random.default_rng(3)
     inputs = {"x": randn(rng, *x_shape), "w": randn(rng, *w_shape, scale=0.3),
@@ -154,6 +155,24 @@ def test_conv_fp16_weights_match_rounded_reference(case, env_isa, threads):
     info16, info32 = check_fp16(graph, {"x": inputs["x"]}, "w", threads)
     assert info16["algo"] == info32["algo"]
     assert info16["weight_bytes"] * 2 == info32["weight_bytes"] >= 4 * np.prod(w_shape)
+
+
+def test_winograd_conv_keeps_fp32_weights(env_isa, monkeypatch):
+    """Winograd plans hold transformed weights (not fp16 values): they stay fp32, made
+    from the fp16-rounded weights like every plan under cpu_weight_dtype="float16"."""
+    monkeypatch.setenv("MACE_CPU_CONV_ALGO", "winograd")
+    rng = np.random.default_rng(6)
+    inputs = {"x": randn(rng, 1, 16, 12, 12), "w": randn(rng, 16, 16, 3, 3, scale=0.3),
+              "b": randn(rng, 16)}
+    graph = node_graph("Conv", inputs, constants=("w", "b"), attrs={"pads": [1, 1, 1, 1]})
+    half = Model(graph).session(["cpu"], cpu_weight_dtype="float16")
+    ours = half.run({"x": inputs["x"]})[graph.outputs[0]]
+    ref = Model(rounded(graph, ["w"])).session(["reference"]).run({"x": inputs["x"]})[
+        graph.outputs[0]]
+    assert_rel_close(ours, ref, 1e-4)  # the Winograd rule (test_cpu_winograd.py)
+    info = half._runners[0].info
+    assert info["algo"] == "winograd" and info["weight_dtype"] == "float32"
+    assert info["weight_bytes"] >= 4 * 16 * 16 * 16  # U: a 6x6 or 4x4 tile per filter
 
 
 def test_depthwise_conv_keeps_fp32_weights(env_isa):

@@ -2,9 +2,11 @@
 float32, constant weights (packed once here).
 
 The C plan picks the algorithm (depthwise direct, 1x1 GEMM, pixels-as-rows GEMM for small
-images, implicit-im2col GEMM) and fuses bias and activation; see csrc/conv.c. Under
-``cpu_weight_dtype="float16"`` (mace_cpu.weights) the GEMM algorithms keep their packed
-weights as fp16.
+images, implicit-im2col GEMM, Winograd F(4,3) / F(2,3) for 3x3 stride 1 where its cost model
+says it pays; ``MACE_CPU_CONV_ALGO`` forces one for kernels prepared afterwards) and fuses
+bias and activation; see csrc/conv.c and csrc/winograd.c. Under
+``cpu_weight_dtype="float16"`` (mace_cpu.weights) the GEMM algorithms other than
+Winograd keep their packed weights as fp16.
 ConvTranspose (group 1) is a GEMM and a col2im (csrc/conv_transpose.c).
 """
 
@@ -145,8 +147,10 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
     algo = ffi.string(lib.mc_conv_algo(plan)).decode()
     half = ffi.new("int *")
     weight_bytes = int(lib.mc_conv_weight_bytes(plan, half))
+    tile = {"wino_tile": lib.mc_conv_wino_tile(plan)} if algo == "winograd" else {}
     return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count,
-                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32")
+                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
+                    **tile)
 
 
 # -- ConvTranspose ------------------------------------------------------------------------------
