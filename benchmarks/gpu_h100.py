@@ -13,7 +13,9 @@ Runs, each in its own process (``--skip`` names phases to leave out):
   ``gpu_kernel_time_limit_ms`` 1 and 0.1 (splitting);
 * ``baseline``: the same without tuning for the plugin source in ``--baseline-src``;
 * ``overhead``: host time per launch (op chains), ours and baseline;
-* ``layers``: ``gpu_layers.py``: single layers with every kernel variant;
+* ``layers``: ``gpu_layers.py``: single layers with every kernel variant (``--layers``,
+  ``--families`` select; ``--models ''`` with ``--skip ours,baseline,overhead,cold`` runs
+  just the layers and their cuDNN times);
 * ``cold``: cold starts with an empty program cache, the binary cache, and the binary
   cache plus the driver's cache.
 
@@ -110,6 +112,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/gpu_bench"))
     parser.add_argument("--skip", default="")
     parser.add_argument("--models", default="mobilenet_v1,mobilenet_v2,resnet50")
+    parser.add_argument("--layers", default="", help="gpu_layers.py --layers (default all)")
+    parser.add_argument("--families", default="auto,gemm,wino,direct",
+                        help="gpu_layers.py --families")
+    parser.add_argument("--layers-timeout", type=float, default=240)
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -161,8 +167,9 @@ def main() -> None:
         result["baseline"] = load(args.work / "ours_base.json")
         save()
     if "layers" not in skip:
-        run([py, str(HERE / "gpu_layers.py"), str(args.work / "layers.json")], ours_env, log,
-            timeout=180)
+        run([py, str(HERE / "gpu_layers.py"), str(args.work / "layers.json"), "--layers",
+             args.layers, "--families", args.families], ours_env, log,
+            timeout=args.layers_timeout)
         result["layers"] = load(args.work / "layers.json")
         save()
     if "cold" not in skip:
