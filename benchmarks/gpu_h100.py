@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--families", default="auto,gemm,wino,direct",
                         help="gpu_layers.py --families")
     parser.add_argument("--layers-timeout", type=float, default=240)
+    parser.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the queue / flush variants of the models")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -151,8 +153,8 @@ def main() -> None:
         result["overhead"] = load(args.work / "overhead.json")
     if "ours" not in skip:
         run([py, str(HERE / "gpu_ours.py"), "models", str(args.work),
-             str(args.work / "ours.json"), "--models", args.models, "--sweep"], ours_env, log,
-            timeout=240)
+             str(args.work / "ours.json"), "--models", args.models,
+             *(["--sweep"] if args.sweep else [])], ours_env, log, timeout=240)
         result["ours"] = load(args.work / "ours.json")
         save()
     if args.baseline_src and "baseline" not in skip:
