@@ -23,21 +23,19 @@
  * After the last step M goes through local memory (Ms[p][tile][O], over Vs/Us/Ts) and the
  * output transform A^T M A is done in two passes (columns in place, then rows), each
  * output texel getting bias and activation. The transformed input never goes to global
- * memory and the whole layer is one launch (an empty launch alone takes 6.6 us of event
- * time on an H100); the cost is that a work-group recomputes the input transform of its
- * tiles for its O output channels only.
+ * memory and the layer is one launch (an empty one takes 5-7 us of event time on an H100);
+ * the cost: a work-group recomputes the input transform of its tiles for its O channels.
  *
  * Split over K (nsplit > 1, global id 1 = slice): each slice transforms its partial M
  * (A^T M A is linear, so slices add after the transform) and stores float4 partial outputs
  * partial[(slice * P + pixel) * OCB + ocb] (P = N * OH * OW). sum_here = 0:
  * conv2d_splitk_sum of conv_gemm.cl adds them up with bias and activation in a second
- * launch. sum_here = 1: the slice makes its stores visible device-wide (a global memory
- * fence; on NVIDIA also PTX membar.gl, MACE_NV_MEMBAR, as CUDA's __threadfence) and then
- * counts itself done in counters[tile block, channel block]; the slice that counts last
- * reads every slice's partials past the L1 cache (volatile loads), adds bias and
- * activation, stores, and resets the counter for the next launch. Adding the partials
- * with atomics instead (compare-and-swap on float bits) was measured on an H100: 12-14 us
- * per slice for a 56x56x64 output, far more than the second launch it saves.
+ * launch. sum_here = 1: the slice makes its stores visible device-wide (PTX membar.gl on
+ * NVIDIA, MACE_NV_MEMBAR, as CUDA's __threadfence: mem_fence is only membar.cta there),
+ * counts itself done in counters[tile block, channel block], and the slice that counts
+ * last reads every slice's partials past the L1 cache (volatile loads), adds bias and
+ * activation, stores, and resets the counter (CAS atomics on float bits instead: 12-14 us
+ * per slice at 56x56x64 on an H100).
  *
  * Global size (NT * ceil(M / O), nsplit, ceil(tiles / T)), local (NT, 1, 1); ``rows`` is the
  * number of tiles N * tiles_h * tiles_w. Filters: U packed [M / O][steps][NP][KC][O]
@@ -84,8 +82,7 @@
 #define WINO_TIN TIN restrict
 #endif
 
-/* CONV_ARGS of common.h, but the filters are always fp32 (see the top); then split-K and
- * the tile grid. */
+/* CONV_ARGS of common.h with fp32 filters (see the top), then split-K and tile grid. */
 #define WINO_ARGS                                                                         \
     WINO_TIN in, int in_pitch, int in_h, int in_w, int in_c,                                   \
         __global const float4 *restrict filter, __global const float4 *restrict bias,     \
@@ -100,8 +97,7 @@
         rows, kh, kw, sh, sw, pt, pl, dh, dw, group, act, a0, a1, nsplit, partial,        \
         sum_here, counters, tiles_h, tiles_w
 
-/* Global loads of K step s into registers: rd[r] (patch row r of this work item's jobs),
- * ru (its float4 share of the step's filter slice). */
+/* Loads of K step s into registers: rd[r] (patch row r of the jobs), ru (filter share). */
 #define WINO_FETCH(s)                                                                     \
     {                                                                                     \
         for (int r = 0; r < 2; ++r) {                                                     \
@@ -120,9 +116,8 @@
             }                                                                             \
         }                                                                                 \
         const int ubase = (oblk * steps + (s)) * USTEP;                                   \
-        for (int j = 0; j < 8; ++j) {                                                     \
+        for (int j = 0; j < 8; ++j)                                                       \
             if (j < UPT) ru[j] = filter[ubase + tid + j * NT];                            \
-        }                                                                                 \
     }
 
 /* The tile row of output job (row i of the tile, tile t, channel block o4). */
@@ -368,8 +363,8 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     }
 }
 
-/* Local memory of a variant, in float4: Vs + Us (twice with DB) + Ts (F(4,3)), or Ms where
- * that is larger (kernels/winograd.py computes the same). */
+/* Local memory in float4: Vs + Us (twice with DB) + Ts (F(4,3)), or Ms if larger (as in
+ * kernels/winograd.py). */
 #define WINO_STAGES(WM, T, O, KC, DB)                                                     \
     (((DB) + 1) * (WM + 2) * (WM + 2) * ((KC) * (T) / 4 + 1 + (KC) * (O) / 4 + 1) +       \
      ((WM) == 4 ? (T) * ((KC) / 4) * ((WM + 2) * (WM + 2) + 1) : 0))
