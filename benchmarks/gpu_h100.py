@@ -13,7 +13,9 @@ Runs, each in its own process (``--skip`` names phases to leave out):
   ``gpu_kernel_time_limit_ms`` 1 and 0.1 (splitting);
 * ``baseline``: the same without tuning for the plugin source in ``--baseline-src``;
 * ``overhead``: host time per launch (op chains), ours and baseline;
-* ``layers``: ``gpu_layers.py``: single layers with every kernel variant;
+* ``layers``: ``gpu_layers.py``: single layers with every kernel variant (``--layers``,
+  ``--families`` select; ``--models ''`` with ``--skip ours,baseline,overhead,cold`` runs
+  just the layers and their cuDNN times);
 * ``cold``: cold starts with an empty program cache, the binary cache, and the binary
   cache plus the driver's cache.
 
@@ -110,6 +112,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/gpu_bench"))
     parser.add_argument("--skip", default="")
     parser.add_argument("--models", default="mobilenet_v1,mobilenet_v2,resnet50")
+    parser.add_argument("--layers", default="", help="gpu_layers.py --layers (default all)")
+    parser.add_argument("--families", default="auto,gemm,wino,direct",
+                        help="gpu_layers.py --families")
+    parser.add_argument("--layers-timeout", type=float, default=240)
+    parser.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the queue / flush variants of the models")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -145,8 +153,8 @@ def main() -> None:
         result["overhead"] = load(args.work / "overhead.json")
     if "ours" not in skip:
         run([py, str(HERE / "gpu_ours.py"), "models", str(args.work),
-             str(args.work / "ours.json"), "--models", args.models, "--sweep"], ours_env, log,
-            timeout=240)
+             str(args.work / "ours.json"), "--models", args.models,
+             *(["--sweep"] if args.sweep else [])], ours_env, log, timeout=240)
         result["ours"] = load(args.work / "ours.json")
         save()
     if args.baseline_src and "baseline" not in skip:
@@ -161,8 +169,9 @@ def main() -> None:
         result["baseline"] = load(args.work / "ours_base.json")
         save()
     if "layers" not in skip:
-        run([py, str(HERE / "gpu_layers.py"), str(args.work / "layers.json")], ours_env, log,
-            timeout=180)
+        run([py, str(HERE / "gpu_layers.py"), str(args.work / "layers.json"), "--layers",
+             args.layers, "--families", args.families], ours_env, log,
+            timeout=args.layers_timeout)
         result["layers"] = load(args.work / "layers.json")
         save()
     if "cold" not in skip:

@@ -1,11 +1,14 @@
 """Single conv / depthwise / FC layers of the GPU benchmark, timed on mace-gpu-opencl with
-every applicable kernel (``gpu_conv_kernel``) and split-K count (``gpu_conv_split_k``).
+every applicable kernel (``gpu_conv_kernel``) and split-K count (``gpu_conv_split_k``):
+direct, implicit GEMM and, for 3x3 stride-1 convs, every Winograd variant.
 
     python3 benchmarks/gpu_layers.py OUT.json [--layers a,b] [--storages image,buffer]
+        [--families auto,gemm,wino,direct]
 
-Time is GPU time from the launches' profiling events (median over runs; the GEMM kernel
-plus the split-K sum where there is one); every variant's output is checked against
-numpy first.
+Time is GPU time from the launches' profiling events (median over runs; the GEMM or
+Winograd kernel plus the split-K sum where there is one); every variant's output is
+checked against the reference device first. ``floor_us`` is the event time of an empty
+kernel: what one launch costs at least, whatever it does.
 """
 
 from __future__ import annotations
@@ -66,6 +69,57 @@ GEMMS = ("conv2d_gemm", "conv2d_gemm8")
 DENSE_VARIANTS = [("auto", 0)] + [(k, s) for k in GEMMS for s in (1, 2, 4, 8, 16, 32)] + [
     ("direct", 0)]
 DW_VARIANTS = [("auto", 0), ("depthwise", 0), ("depthwise_1", 0)]
+WINO_SPLITS = (1, 2, 4, 8, 16, 32)  # 3, 6, 12 (unequal slices) were slower on an H100
+LAUNCH_SUM = ("wino2_t8o16k16",)  # Winograd kernels also timed with the two-launch sum
+MAX_GROUPS = 1100  # Winograd splits past this many work-groups (8 per H100 SM) are skipped
+
+
+def family(kernel: str) -> str:
+    """auto, gemm, wino or direct: what ``--families`` selects by."""
+    if kernel.startswith("wino"):
+        return "wino"
+    if kernel in GEMMS or kernel == "conv2d_gemv":
+        return "gemm"
+    return "auto" if kernel == "auto" else "direct"
+
+
+def wino_variants(layer: Layer) -> list[tuple[str, int]]:
+    """Every Winograd kernel at each split it really uses (3x3 stride-1 convs)."""
+    from mace_gpu_opencl.kernels import winograd
+    from mace_gpu_opencl.kernels.conv import ConvShape
+
+    if layer.kind != "conv" or layer.k != 3 or layer.stride != 1:
+        return []
+    shape = ConvShape((1, layer.c, layer.hw, layer.hw), (1, layer.m, layer.hw, layer.hw),
+                      (layer.m, layer.c, 3, 3), 1, (1, 1, 1, 1))
+    found = [("winograd", 0)]
+    for name, variant in winograd.KERNELS.items():
+        steps = winograd.k_steps(shape, variant)
+        groups = winograd.work_groups(shape, variant)
+        splits = {min(s, steps) for s in WINO_SPLITS if s == 1 or groups * s <= MAX_GROUPS}
+        found += [(name, s) for s in sorted(splits)]
+        # the same splits summed by a second launch (conv2d_splitk_sum), for comparison
+        found += [(f"{name}+launch", s) for s in sorted(splits) if s > 1 and name in LAUNCH_SUM]
+    return found
+
+
+def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def launch_floor_us(gpu, runs: int = 50) -> float:
+    """Median event time of an empty kernel (one work-group of 64) on the profiling queue."""
+    cl = gpu.cl
+    program = cl.Program(gpu.context, "__kernel void nothing(__global float *a) {}").build()
+    kernel = cl.Kernel(program, "nothing")
+    buf = cl.Buffer(gpu.context, cl.mem_flags.READ_WRITE, size=256)
+    kernel.set_args(buf)
+    times = []
+    for _ in range(runs):
+        event = cl.enqueue_nd_range_kernel(gpu.profiling_queue, kernel, (64,), (64,))
+        event.wait()
+        times.append((event.profile.end - event.profile.start) * 1e-3)
+    return statistics.median(times)
 
 
 def layer_graph(layer: Layer):
@@ -122,7 +176,10 @@ def time_session(gpu, session, feeds, runs: int) -> tuple[float, list[str], np.n
     return statistics.median(samples), names, out
 
 
-def bench(layers, storages, runs: int) -> dict:
+def bench(layers, storages, runs: int, families=("auto", "gemm", "wino", "direct"),
+          save=None) -> dict:
+    """Every variant of every layer; ``save(results)`` after each layer (partial results
+    survive a time limit)."""
     from mace_gpu_opencl.device import get_runtime
 
     from mace_core.runtime.model import Model
@@ -132,17 +189,24 @@ def bench(layers, storages, runs: int) -> dict:
     for layer in layers:
         graph, feeds = layer_graph(layer)
         ref = Model(graph).session(["reference"]).run(feeds)["y"]
+        # another input: a kernel that sums across work-groups must not keep old sums
+        other = {k: (0.5 - v[..., ::-1]).copy() for k, v in feeds.items()}
+        ref_other = Model(graph).session(["reference"]).run(other)["y"]
         entry = {"macs": layer.macs, "variants": {}}
-        variants = DW_VARIANTS if layer.kind == "dw" else DENSE_VARIANTS
+        variants = DW_VARIANTS if layer.kind == "dw" else DENSE_VARIANTS + wino_variants(layer)
         if layer.kind == "fc":
             variants = [*variants, ("conv2d_gemv", 0)]
+        variants = [v for v in variants if layer.kind == "dw" or family(v[0]) in families]
         for storage in storages:
             for kernel, split in variants:
-                for tuned in (False, True) if kernel in ("direct", "depthwise",
-                                                         "depthwise_1") else (False,):
+                timed = kernel in ("direct", "depthwise", "depthwise_1") or (
+                    kernel == "auto" and wino_variants(layer))
+                for tuned in (False, True) if timed else (False,):
                     opts = {"gpu_storage": storage}
                     if kernel not in ("auto", "direct"):
-                        opts["gpu_conv_kernel"] = kernel
+                        opts["gpu_conv_kernel"] = kernel.split("+")[0]
+                    if kernel.endswith("+launch"):
+                        opts["gpu_winograd_split_sum"] = "launch"
                     if kernel == "direct":
                         opts["gpu_conv_kernel"] = direct_kernel(layer)
                     if split:
@@ -153,7 +217,10 @@ def bench(layers, storages, runs: int) -> dict:
                     try:
                         session = Model(graph).session(["gpu"], **opts)
                         ms, names, out = time_session(gpu, session, feeds, runs)
-                        err = float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
+                        err = rel_err(out, ref)
+                        if split > 1 and family(kernel) == "wino":  # in-kernel split-K sum
+                            err = max(err, rel_err(session.run(other)["y"], ref_other),
+                                      rel_err(session.run(feeds)["y"], ref))
                         entry["variants"][key] = {
                             "ms": ms, "kernels": names, "rel_err": err, "ok": err < 1e-4,
                             "gflops": 2 * layer.macs / ms * 1e-6}
@@ -167,7 +234,20 @@ def bench(layers, storages, runs: int) -> dict:
                   f"{ok[best]['gflops']:8.0f} GFLOP/s; auto "
                   f"{ok.get(storages[0] + ':auto:0', {}).get('ms', float('nan')) * 1e3:8.1f} us",
                   flush=True)
+            for fam in ("gemm", "wino"):  # by the kernel that ran (not a fallback)
+                mine = {k: v for k, v in ok.items() if family(v["kernels"][0]) == fam}
+                if mine:
+                    top = min(mine, key=lambda k: mine[k]["ms"])
+                    entry[f"best_{fam}"] = top
+                    print(f"{'':18s} {fam:4s} {top:32s} {mine[top]['ms'] * 1e3:8.1f} us",
+                          flush=True)
+        bad = {k: v.get("error", f"rel_err {v.get('rel_err')}")
+               for k, v in entry["variants"].items() if not v.get("ok")}
+        if bad:
+            print(f"{layer.name:18s} NOT OK: {bad}", flush=True)
         results[layer.name] = entry
+        if save is not None:
+            save(results)
     return results
 
 
@@ -177,13 +257,21 @@ def main() -> None:
     parser.add_argument("--layers", default="")
     parser.add_argument("--storages", default="image,buffer")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--families", default="auto,gemm,wino,direct")
     args = parser.parse_args()
     wanted = set(filter(None, args.layers.split(",")))
     layers = [la for la in LAYERS if not wanted or la.name in wanted]
     t = time.perf_counter()
-    results = bench(layers, args.storages.split(","), args.runs)
-    args.out.write_text(json.dumps({"layers": results, "seconds": time.perf_counter() - t},
-                                   indent=1))
+    from mace_gpu_opencl.device import get_runtime
+
+    floor = launch_floor_us(get_runtime())
+    print(f"empty kernel: {floor:.1f} us (event time)", flush=True)
+
+    def save(results: dict) -> None:
+        args.out.write_text(json.dumps({"layers": results, "floor_us": floor,
+                                        "seconds": time.perf_counter() - t}, indent=1))
+
+    save(bench(layers, args.storages.split(","), args.runs, args.families.split(","), save))
 
 
 if __name__ == "__main__":

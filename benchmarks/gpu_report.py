@@ -83,16 +83,23 @@ def kernel_table(result: dict) -> list[str]:
 
 
 def layer_table(result: dict, peak: float) -> list[str]:
+    """One row per layer: cuDNN, our automatic choice, and our best variant overall, of the
+    implicit GEMM and of Winograd (3x3 stride-1 layers)."""
     cudnn = result.get("torch", {}).get("layers", {})
     layers = result.get("layers", {}).get("layers", {})
     lines = ["| layer | MMAC | cuDNN us | cuDNN TFLOP/s | ours auto (image) us | TFLOP/s | "
-             "% peak | best variant | best us | best % peak |", "|" + "---|" * 10]
+             "% peak | best variant | best us | best % peak | best GEMM us (% peak) | "
+             "best Winograd | Winograd us | Winograd TFLOP/s | Winograd % peak |",
+             "|" + "---|" * 15]
     for name, entry in layers.items():
         flops = 2 * entry["macs"]
         c = cudnn.get(name, {}).get("cudnn_ms")
         auto = entry["variants"].get("image:auto:0", {})
         best = entry.get("best")
         b = entry["variants"].get(best, {}) if best else {}
+        g = entry["variants"].get(entry.get("best_gemm", ""), {})
+        wino = entry.get("best_wino")
+        w = entry["variants"].get(wino, {}) if wino else {}
 
         def tf(ms, flops=flops):
             return None if not ms else flops / ms * 1e-9
@@ -100,12 +107,21 @@ def layer_table(result: dict, peak: float) -> list[str]:
         def pct(ms):
             return None if not ms else tf(ms) / peak * 100
 
+        def us(ms):
+            return _f(ms and ms * 1e3, 1)
+
+        gemm = f"{us(g.get('ms'))} ({_f(pct(g.get('ms')), 1)})" if g else "-"
         lines.append(
-            f"| {name} | {entry['macs'] / 1e6:.1f} | {_f(c and c * 1e3, 1)} | "
-            f"{_f(tf(c), 2)} | {_f(auto.get('ms') and auto['ms'] * 1e3, 1)} | "
+            f"| {name} | {entry['macs'] / 1e6:.1f} | {us(c)} | "
+            f"{_f(tf(c), 2)} | {us(auto.get('ms'))} | "
             f"{_f(tf(auto.get('ms')), 2)} | {_f(pct(auto.get('ms')), 1)} | "
-            f"{best or '-'} | {_f(b.get('ms') and b['ms'] * 1e3, 1)} | "
-            f"{_f(pct(b.get('ms')), 1)} |")
+            f"{best or '-'} | {us(b.get('ms'))} | {_f(pct(b.get('ms')), 1)} | {gemm} | "
+            f"{wino or '-'} | {us(w.get('ms'))} | {_f(tf(w.get('ms')), 2)} | "
+            f"{_f(pct(w.get('ms')), 1)} |")
+    floor = result.get("layers", {}).get("floor_us")
+    if floor is not None:
+        lines += ["", f"An empty kernel takes {floor:.1f} us of event time: the least one "
+                  "launch costs (a split-K sum is a second launch)."]
     return lines
 
 

@@ -242,7 +242,7 @@ def main() -> None:
     result = {"torch": torch.__version__, "device": torch.cuda.get_device_name(),
               "sm_count": torch.cuda.get_device_properties(0).multi_processor_count,
               "models": {}, "layers": {}}
-    for name in args.models.split(","):
+    for name in filter(None, args.models.split(",")):
         t = time.perf_counter()
         try:
             result["models"][name] = bench_model(name, args.work, args.runs, torch)

@@ -97,11 +97,13 @@ def test_gemm_split_is_exact_sum(gpu):
 
 
 def test_automatic_choice():
-    def shape(c, m, hw, k=3, group=1):
+    def shape(c, m, hw, k=3, group=1, dilation=1):
         return ConvShape((1, c, hw, hw), (1, m, hw, hw), (m, c // group, k, k), group,
-                         (k // 2,) * 4)
+                         (dilation * (k // 2),) * 4, (1, 1), (dilation, dilation))
 
-    big, small = shape(256, 256, 14), shape(8, 8, 14)
+    # dilated: a 3x3 of stride 1 and dilation 1 goes to Winograd (test_conv_winograd.py)
+    big, small = shape(256, 256, 14, dilation=2), shape(8, 8, 14)
+    assert pick_kernel(shape(256, 256, 14), 132, gpu=True).startswith("wino")
     fc = ConvShape((1, 2048, 1, 1), (1, 1000, 1, 1), (1000, 2048, 1, 1), 1, (0,) * 4)
     assert pick_kernel(fc, 132, gpu=True) == "conv2d_gemv"
     assert pick_kernel(fc, 2, gpu=False) == "conv2d_1x1"

@@ -84,9 +84,10 @@ class ProgramCache:
         with self._lock:
             self._memory.clear()
 
-    def get(self, family: str, storage: str, half: bool) -> Any:
-        """The built program of ``family`` for this storage and precision."""
-        options = build_options(storage, half)
+    def get(self, family: str, storage: str, half: bool, defines: str = "") -> Any:
+        """The built program of ``family`` for this storage and precision (``defines``:
+        more ``-D`` options, e.g. device features a family probes for)."""
+        options = f"{build_options(storage, half)} {defines}".strip()
         src = source(family)
         key = self.key(src, options)
         with self._lock:

@@ -7,7 +7,11 @@ driver update invalidates old results::
 
     {"format": "mace-gpu-opencl-tuning/1",
      "devices": {"<device> | <driver>": {"platform": "...", "entries": {key: [l0, l1, l2]
-                                                                    or null (driver's)}}}}
+                                                                    or null (driver's)},
+                                         "choices": {conv key: [kernel, split]}}}}
+
+``choices`` (optional) holds the algorithm timed for each convolution shape where more
+than one applies (implicit GEMM or a Winograd variant, ``kernels/conv_choice.py``).
 
 Sessions load a file with the option ``gpu_tuning_file``; shapes not in it get the
 heuristic of :func:`mace_gpu_opencl.launch.heuristic_local`. ``gpu_tuning=True`` tunes
@@ -75,6 +79,8 @@ class Tuner:
         self.table: dict[str, Local] = {}
         self.best_ms: dict[str, float] = {}
         self.tuned: set[str] = set()  # keys timed by this process
+        self.choices: dict[str, tuple[str, int]] = {}  # conv key -> (kernel, split)
+        self.choice_ms: dict[str, float] = {}
         self.runs = 5  # timed runs per candidate (after one warm-up)
         self.budget_ms = 200.0  # stop timing a candidate once its runs add up to this
         self._loaded: dict[str, float] = {}
@@ -117,7 +123,8 @@ class Tuner:
     # -- files --------------------------------------------------------------------------
     def load(self, path: str | os.PathLike[str]) -> int:
         """Merge this device's section of a tuning file (once per file version); returns
-        the number of entries taken. A file without this device warns and adds nothing."""
+        the number of entries and choices taken. A file without this device warns and adds
+        nothing."""
         path = Path(path)
         stamp = path.stat().st_mtime
         if self._loaded.get(str(path)) == stamp:
@@ -136,8 +143,11 @@ class Tuner:
         entries = section.get("entries", {})
         for key, local in entries.items():
             self.table[key] = None if local is None else tuple(int(v) for v in local)
+        choices = section.get("choices", {})
+        for key, (kernel, split) in choices.items():
+            self.choices[key] = (str(kernel), int(split))
         self.version += 1
-        return len(entries)
+        return len(entries) + len(choices)
 
     def save(self, path: str | os.PathLike[str], keys: Sequence[str] | None = None) -> Path:
         """Write (merging into an existing file) this device's results; atomic."""
@@ -156,6 +166,10 @@ class Tuner:
             section["entries"][key] = None if local is None else list(local)
             if key in self.best_ms:
                 section.setdefault("best_ms", {})[key] = round(self.best_ms[key], 4)
+        for key, (kernel, split) in sorted(self.choices.items()):
+            section.setdefault("choices", {})[key] = [kernel, split]
+            if key in self.choice_ms:
+                section.setdefault("best_ms", {})[key] = round(self.choice_ms[key], 4)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w") as f:

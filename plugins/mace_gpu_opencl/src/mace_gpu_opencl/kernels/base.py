@@ -191,8 +191,8 @@ class OpEnv:
 
     # -- programs ---------------------------------------------------------------------
     def launcher(self, family: str, name: str, fixed_local: tuple[int, ...] | None = None,
-                 internal: bool = False) -> Launcher:
-        program = self.runtime.programs.get(family, self.storage, self.half)
+                 internal: bool = False, defines: str = "") -> Launcher:
+        program = self.runtime.programs.get(family, self.storage, self.half, defines)
         kernel = self.runtime.cl.Kernel(program, name)
         limit = None if internal else self.config.time_limit_ms
         return Launcher(self.runtime, kernel, name, self.variant, limit,

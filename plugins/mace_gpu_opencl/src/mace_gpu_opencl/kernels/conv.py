@@ -1,17 +1,26 @@
 """Conv (1-D and 2-D) on the GPU: constant filters packed once per session.
 
-Kernel choice (``cl/conv2d.cl``, ``cl/conv_gemm.cl``): on GPUs, for ``group == 1`` with
-at least 32 input and 16 output channels, ``conv2d_gemv`` for a 1x1 of at most 4 output
-pixels (FC layers), else ``conv2d_gemm`` (implicit GEMM through local memory; split over K,
-with ``conv2d_splitk_sum`` adding the slices, when the output alone gives too few
-work-groups to fill the device; ``conv2d_gemm8`` has 8 pixels per work item); otherwise
-(and on CPU devices) ``conv2d_1x1`` (1x1, no padding), ``conv2d_3x3`` or ``conv2d``.
+Kernel choice (``cl/conv2d.cl``, ``cl/conv_gemm.cl``, ``cl/conv_winograd.cl``): on GPUs,
+for ``group == 1`` with at least 32 input and 16 output channels, ``conv2d_gemv`` for a 1x1
+of at most 4 output pixels (FC layers), a Winograd kernel (``winograd.py``) for a 3x3 of
+stride 1 and dilation 1 with at least 32 output channels, else ``conv2d_gemm`` (implicit
+GEMM through local memory; split over K, with ``conv2d_splitk_sum`` adding the slices,
+when the output alone gives too few work-groups to fill the device; ``conv2d_gemm8`` has 8
+pixels per work item); otherwise (and on CPU devices) ``conv2d_1x1`` (1x1, no padding),
+``conv2d_3x3`` or ``conv2d``.
 Depthwise (``group == C == M``) runs ``depthwise`` (four columns per work item) or, for
 narrow outputs, ``depthwise_1``; other groups ``conv2d_grouped``. A 1-D conv runs as a 2-D
 conv on the ``(N, C, L, 1)`` view.
 
-Session options ``gpu_conv_kernel`` (a kernel name above; ignored where it does not apply)
-and ``gpu_conv_split_k`` (slices for the GEMM kernels) override the choice.
+Session options ``gpu_conv_kernel`` (a kernel name above, or ``winograd`` for the default
+Winograd variant; ignored where it does not apply) and ``gpu_conv_split_k`` (slices for the
+GEMM and Winograd kernels) override the choice; ``gpu_winograd_split_sum``: ``"kernel"``
+(the last K slice of a Winograd work-group's outputs adds them: one launch; the default on
+NVIDIA) or ``"launch"`` (a second launch, ``conv2d_splitk_sum``, adds them: the default
+elsewhere, see ``winograd.sums_in_kernel``). With ``gpu_tuning``, the
+choice between the implicit GEMM and the Winograd variants is timed on the first run of
+each shape and kept by the tuner (saved in tuning files, ``conv_choice.py``); a tuned
+choice beats the size heuristic.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import numpy as np
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import window_attrs, window_geometry
 from mace_core.specs import KernelSpec
+from mace_gpu_opencl.kernels import winograd
 from mace_gpu_opencl.kernels.base import (
     I32,
     OpEnv,
@@ -35,6 +45,7 @@ from mace_gpu_opencl.kernels.base import (
     is_const,
     tensor_args,
 )
+from mace_gpu_opencl.kernels.conv_choice import make_conv
 from mace_gpu_opencl.tensor import GpuTensor, view4
 
 # name -> (pixels, output channel blocks) per work item; a work-group's tile is 16x that
@@ -127,6 +138,8 @@ class ConvShape:
     w: tuple[int, int, int, int]
     group: int
     pads: tuple[int, ...]
+    strides: tuple[int, ...] = (1, 1)
+    dilations: tuple[int, ...] = (1, 1)
 
     @property
     def pixels(self) -> int:
@@ -141,6 +154,10 @@ class ConvShape:
 def pick_kernel(shape: ConvShape, compute_units: int, gpu: bool, forced: str = "") -> str:
     """The kernel that runs: ``forced`` where it applies, else chosen by size."""
     direct = choose(shape.x, np.empty(shape.w, np.uint8), shape.group, shape.pads)
+    if forced in winograd.KERNELS and winograd.applies(shape):
+        return forced
+    if forced == "winograd" and winograd.applies(shape):
+        return winograd.default(shape, compute_units)
     if forced:
         dense = shape.group == 1 and (forced in GEMM_KERNELS or forced == "conv2d")
         gemv = forced == "conv2d_gemv" and direct == "conv2d_1x1" and shape.pixels <= 4
@@ -154,6 +171,8 @@ def pick_kernel(shape: ConvShape, compute_units: int, gpu: bool, forced: str = "
         return direct  # local-memory tiles gain nothing on CPU devices
     if direct == "conv2d_1x1" and shape.pixels <= GEMV_MAX_PIXELS:
         return "conv2d_gemv"
+    if winograd.worth_it(shape):
+        return winograd.default(shape, compute_units)
     return "conv2d_gemm"
 
 
@@ -162,6 +181,8 @@ def pick_split(shape: ConvShape, kernel: str, compute_units: int, gpu: bool,
     """K slices for a GEMM kernel: about one work-group per compute unit in all, keeping
     at least two K steps per slice (1 on CPU devices). On an H100 at batch 1 that was the
     best split, or within 10% of it, for every ResNet-50 / MobileNet layer measured."""
+    if kernel in winograd.KERNELS:
+        return winograd.pick_split(shape, winograd.KERNELS[kernel], compute_units, gpu, forced)
     steps = shape.gemm_steps
     if forced:
         return max(1, min(int(forced), steps))
@@ -172,43 +193,74 @@ def pick_split(shape: ConvShape, kernel: str, compute_units: int, gpu: bool,
     return max(1, min(round(compute_units / tiles), steps // 2, MAX_SPLIT))
 
 
+def wino_fits(env: OpEnv, name: str, variant: winograd.Variant) -> bool:
+    """Whether the device runs a Winograd kernel's work-group (size, local memory, and the
+    registers of the compiled kernel)."""
+    info = env.runtime.info
+    if info.max_work_group_size < variant.threads or info.local_mem < variant.local_bytes:
+        return False
+    launch = env.launcher("conv_winograd", name, defines=winograd.defines(env.runtime))
+    return launch.max_work_group >= variant.threads
+
+
 class ConvLaunch:
     """One prepared convolution on a node's OpEnv: the chosen kernel, packed filters,
-    precomputed arguments; ``__call__(x)`` enqueues it (and the split-K sum) into ``out``."""
+    precomputed arguments; ``__call__(x)`` enqueues it (and the split-K sum) into ``out``.
+    ``kernel`` / ``split`` (a tuned choice) take the place of the session options."""
 
     def __init__(self, env: OpEnv, shape: ConvShape, w: np.ndarray, bias: np.ndarray | None,
-                 geo: Sequence[Sequence[int]], act: list[Any], out: GpuTensor) -> None:
+                 geo: Sequence[Sequence[int]], act: list[Any], out: GpuTensor,
+                 kernel: str = "", split: int = 0) -> None:
         info = env.runtime.info
         gpu = "GPU" in info.type.upper()
         options = env.options
-        forced = str(options.get("gpu_conv_kernel") or "")
+        forced = kernel or str(options.get("gpu_conv_kernel") or "")
+        forced_split = split or int(options.get("gpu_conv_split_k") or 0)
         name = pick_kernel(shape, info.compute_units, gpu, forced)
+        variant = winograd.KERNELS.get(name)
+        if variant and not wino_fits(env, name, variant):
+            name, variant = "conv2d_gemm", None
         if name in GEMM_KERNELS and (info.max_work_group_size < 256
                                      or info.local_mem < 32 * 1024):
             name = choose(shape.x, w, shape.group, shape.pads)
         self.name = name
         self.out = out
-        kernel, strides, begin, dilations = geo
+        taps, strides, begin, dilations = geo
         n, c, ih, iw = shape.x
         _, m, oh, ow = shape.y
         ocb = -(-m // 4)
         bias_buf = env.buffer(pack_bias(bias, m))
-        geo_args = [I32(v) for v in (*kernel, *strides, *begin, *dilations, shape.group)]
+        geo_args = [I32(v) for v in (*taps, *strides, *begin, *dilations, shape.group)]
         self.head = [I32(ih), I32(iw), I32(c)]
         self.sum_launch: Any = None
-        if name in GEMM_KERNELS:
-            px, no = GEMM_KERNELS[name]
+        if name in GEMM_KERNELS or name in winograd.KERNELS:
             pixels = shape.pixels
-            self.split = pick_split(shape, name, info.compute_units, gpu,
-                                    int(options.get("gpu_conv_split_k") or 0))
-            filters = env.weights(pack_gemm(w))
-            tiles = (-(-ocb // (16 * no)), -(-pixels // (16 * px)))
+            self.split = pick_split(shape, name, info.compute_units, gpu, forced_split)
+            # Winograd kernels add their K slices themselves unless told to leave it to a
+            # second launch
+            here = variant is not None and self.split > 1 and winograd.sums_in_kernel(
+                env.runtime, options.get("gpu_winograd_split_sum"))
+            launched = self.split > 1 and not here
             partial = env.scratch(16 * (self.split * pixels * ocb if self.split > 1 else 1))
-            self.launch = env.launcher("conv_gemm", name, fixed_local=GEMM_LOCAL)
-            self.gws: tuple[int, ...] = (tiles[0] * 16, self.split, tiles[1] * 16)
-            rows = pixels
-            extra = [I32(self.split), partial]
-            if self.split > 1:
+            extra: list[Any] = [I32(self.split), partial]
+            if name in GEMM_KERNELS:
+                px, no = GEMM_KERNELS[name]
+                filters = env.weights(pack_gemm(w))
+                tiles = (-(-ocb // (16 * no)), -(-pixels // (16 * px)))
+                self.launch = env.launcher("conv_gemm", name, fixed_local=GEMM_LOCAL)
+                self.gws: tuple[int, ...] = (tiles[0] * 16, self.split, tiles[1] * 16)
+                rows = pixels
+            else:
+                assert variant is not None
+                th, tw, rows = winograd.tile_grid(shape, variant.m)
+                filters = env.buffer(winograd.pack(w, variant))  # fp32 (see the .cl)
+                nt = variant.threads
+                self.launch = env.launcher("conv_winograd", name, fixed_local=(nt, 1, 1),
+                                           defines=winograd.defines(env.runtime))
+                self.gws = (nt * -(-m // variant.o), self.split, -(-rows // variant.t))
+                counters = winograd.zeroed(env, self.gws[0] // nt * self.gws[2] if here else 1)
+                extra += [I32(here), counters, I32(th), I32(tw)]
+            if launched:
                 self.sum_launch = env.launcher("conv_gemm", "conv2d_splitk_sum")
                 self.sum_gws = (ocb, pixels)
                 self.sum_args = [partial, I32(self.split), I32(pixels), bias_buf,
@@ -248,10 +300,16 @@ def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, 
     w4 = w.reshape(*w.shape[:2], kernel[0], kernel[1])
     shape = ConvShape(view4(x_shape), view4(env.shape(node.outputs[0])),
                       tuple(int(d) for d in w4.shape), int(attrs["group"]),
-                      tuple(begin + end))
+                      tuple(begin + end), tuple(strides), tuple(dilations))
     act = activation_args(attrs["activation"], attrs["activation_params"])
-    conv = ConvLaunch(env, shape, w4, const(graph, node, 2), (kernel, strides, begin, dilations),
-                      act, env.output())
+    out = env.output()
+    bias = const(graph, node, 2)
+
+    def make(name: str, split: int) -> ConvLaunch:
+        return ConvLaunch(env, shape, w4, bias, (kernel, strides, begin, dilations), act, out,
+                          name, split)
+
+    conv = make_conv(env, shape, make)
 
     def run(inputs):
         return env.finish([conv(env.input(inputs[0], 0))])

@@ -1,0 +1,213 @@
+"""Winograd F(2,3) / F(4,3) for 3x3 stride-1 convolutions (``cl/conv_winograd.cl``): the
+variants, the filter transform and packing, where it applies, and the default choice.
+
+F(m, 3) computes an m x m output tile from an (m + 2)^2 input patch with (m + 2)^2
+multiplications per input / output channel pair instead of 9 m^2: 2.25x fewer for F(2,3),
+4x fewer for F(4,3). The price: transforms of the input (once per output channel block of
+a work-group) and of the output, filters (m + 2)^2 / 9 times larger (F(4,3): 4x, which
+makes it memory bound where few tiles share each filter, e.g. 7x7 planes), and rounding:
+F(4,3)'s transforms have coefficients up to 8 (A) and 5 (B), so its fp32 error is ~10x
+that of direct summation (still ~1e-6 relative; F(2,3) is about as exact as direct).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+if TYPE_CHECKING:
+    from mace_gpu_opencl.kernels.base import OpEnv
+    from mace_gpu_opencl.kernels.conv import ConvShape
+
+MAX_SPLIT = 32
+MIN_CHANNELS = 32  # below, the transforms cost more than the multiplications they save
+
+# G (filter transform, (m + 2) x 3) of Lavin & Gray, points 0, +-1, (+-2,) infinity; B^T
+# and A^T are written out in cl/conv_winograd.cl.
+G = {
+    2: np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+    4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+}
+
+
+@attrs.frozen
+class Variant:
+    """One kernel of cl/conv_winograd.cl: output tile ``m``, ``t`` tiles by ``o`` output
+    channels per work-group, ``kc`` input channels per K step, ``db``: double-buffered
+    local tiles (one barrier a step)."""
+
+    m: int
+    t: int
+    o: int
+    kc: int
+    db: int = 0
+
+    @property
+    def positions(self) -> int:
+        return (self.m + 2) ** 2
+
+    @property
+    def threads(self) -> int:
+        """Work-group size: one work item per position and 4x4 block of tiles x channels."""
+        return self.positions * (self.t // 4) * (self.o // 4)
+
+    @property
+    def local_bytes(self) -> int:
+        """Local memory of the kernel (WINO_LDS in the .cl file)."""
+        a2 = self.positions
+        stages = (self.db + 1) * a2 * (self.kc * self.t // 4 + 1 + self.kc * self.o // 4 + 1)
+        if self.m == 4:  # Ts, the row-transformed patches
+            stages += self.t * (self.kc // 4) * (a2 + 1)
+        return 16 * max(stages, a2 * self.t * self.o // 4)
+
+
+# The kernels of cl/conv_winograd.cl (same names and parameters).
+KERNELS = {
+    "wino4_t4o16": Variant(4, 4, 16, 8),
+    "wino4_t8o8": Variant(4, 8, 8, 8),
+    "wino2_t16o16": Variant(2, 16, 16, 8),
+    "wino2_t16o16k16": Variant(2, 16, 16, 16),
+    "wino2_t16o16db": Variant(2, 16, 16, 8, 1),
+    "wino2_t8o16k16": Variant(2, 8, 16, 16),
+    "wino2_t8o16db": Variant(2, 8, 16, 8, 1),
+    "wino2_t8o32k16": Variant(2, 8, 32, 16),
+    "wino2_t8o32db": Variant(2, 8, 32, 8, 1),
+    "wino2_t8o8": Variant(2, 8, 8, 8),
+    "wino2_t8o8db": Variant(2, 8, 8, 8, 1),
+    "wino2_t4o32": Variant(2, 4, 32, 8),
+}
+
+# PTX membar.gl, compiled in where the device takes inline PTX (NVIDIA), for the in-kernel
+# split-K sum (see cl/conv_winograd.cl)
+MEMBAR_PROBE = ('__kernel void probe(__global int *a) '
+                '{ a[0] = 1; asm volatile("membar.gl;" ::: "memory"); a[1] = 2; }')
+
+
+def applies(shape: ConvShape) -> bool:
+    """3x3, stride 1, dilation 1, group 1 (any padding, batch, channel count)."""
+    return (shape.group == 1 and tuple(shape.w[2:]) == (3, 3) and tuple(shape.strides) == (1, 1)
+            and tuple(shape.dilations) == (1, 1))
+
+
+def worth_it(shape: ConvShape) -> bool:
+    """Whether the multiplications saved pay for the transforms (by default)."""
+    return applies(shape) and shape.x[1] >= MIN_CHANNELS and shape.y[1] >= MIN_CHANNELS
+
+
+def tile_grid(shape: ConvShape, m: int) -> tuple[int, int, int]:
+    """(tiles down, tiles across, all tiles of the batch) for output tiles of m x m."""
+    th, tw = -(-shape.y[2] // m), -(-shape.y[3] // m)
+    return th, tw, shape.y[0] * th * tw
+
+
+def k_steps(shape: ConvShape, variant: Variant) -> int:
+    return -(-shape.x[1] // variant.kc)
+
+
+def work_groups(shape: ConvShape, variant: Variant) -> int:
+    """Work-groups of one K slice: tile blocks x output channel blocks."""
+    tiles = tile_grid(shape, variant.m)[2]
+    return -(-tiles // variant.t) * -(-shape.y[1] // variant.o)
+
+
+_TRANSFORMED: dict[tuple, np.ndarray] = {}  # the last few transforms (tuning repacks)
+
+
+def transform_filters(w: np.ndarray, m: int) -> np.ndarray:
+    """(M, C, 3, 3) -> U = G g G^T as ((m + 2)^2 positions, M, C), computed in float64."""
+    w = np.ascontiguousarray(w, np.float32)
+    key = (m, w.shape, hashlib.sha1(w.data).digest())
+    found = _TRANSFORMED.get(key)
+    if found is None:
+        g = G[m]
+        u = np.einsum("ia,mcab,jb->ijmc", g, w.astype(np.float64), g, optimize=True)
+        found = u.reshape((m + 2) ** 2, w.shape[0], w.shape[1])
+        if len(_TRANSFORMED) >= 4:
+            _TRANSFORMED.pop(next(iter(_TRANSFORMED)))
+        _TRANSFORMED[key] = found
+    return found
+
+
+def pack(w: np.ndarray, variant: Variant) -> np.ndarray:
+    """(M, C, 3, 3) -> transformed filters [M / O][K steps][positions][KC][O], zero padded:
+    one K step of one work-group is a contiguous run of positions * KC * O values."""
+    u = transform_filters(w, variant.m)
+    npos, m, c = u.shape
+    ob, steps = -(-m // variant.o), -(-c // variant.kc)
+    full = np.zeros((npos, ob * variant.o, steps * variant.kc), np.float64)
+    full[:, :m, :c] = u
+    full = full.reshape(npos, ob, variant.o, steps, variant.kc)
+    return full.transpose(1, 3, 0, 4, 2).astype(np.float32)
+
+
+def zeroed(env: OpEnv, count: int) -> Any:
+    """A read-write device buffer of ``count`` int zeros (the in-kernel split-K counters,
+    which the kernel leaves zeroed again after each launch)."""
+    cl = env.runtime.cl
+    flags = cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR
+    return cl.Buffer(env.runtime.context, flags, hostbuf=np.zeros(max(count, 4), np.int32))
+
+
+_DEFINES: dict[int, str] = {}
+
+
+def defines(runtime: Any) -> str:
+    """Build options of cl/conv_winograd.cl for this device (probed once per runtime, on
+    NVIDIA platforms only: elsewhere the probe would just print a compile error)."""
+    found = _DEFINES.get(id(runtime))
+    if found is None:
+        cl, info = runtime.cl, runtime.info
+        found = ""
+        if "NVIDIA" in f"{info.platform} {info.vendor}".upper():
+            try:
+                cl.Program(runtime.context, MEMBAR_PROBE).build(devices=[runtime.device])
+                found = "-DMACE_NV_MEMBAR=1"
+            except cl.Error:
+                pass
+        _DEFINES[id(runtime)] = found
+    return found
+
+
+def sums_in_kernel(runtime: Any, option: str | None) -> bool:
+    """Whether split-K slices are added by the kernel's last slice (one launch) or by
+    conv2d_splitk_sum (a second launch): option ``gpu_winograd_split_sum`` "kernel" /
+    "launch"; by default in the kernel where a device-wide fence is known to be compiled
+    in (NVIDIA's membar.gl; OpenCL 1.2's mem_fence there is membar.cta, too weak)."""
+    if option in ("kernel", "launch"):
+        return option == "kernel"
+    return "MACE_NV_MEMBAR" in defines(runtime)
+
+
+def pick_split(shape: ConvShape, variant: Variant, compute_units: int, gpu: bool,
+               forced: int = 0) -> int:
+    """K slices: none while the output alone gives at least one work-group per two compute
+    units, else the power of two nearest 1.75 work-groups per compute unit, keeping at
+    least two K steps a slice (1 on CPU devices). On an H100 the unsplit kernel was the
+    fastest down to 104 work-groups (28x28x128), and splits to 2 work-groups per SM the
+    fastest below (14x14x256: 4 of 64; 7x7x512: 8 of 32); splits that leave slices of
+    unequal K steps (3, 6, 12) were 10-40% slower than the powers of two around them."""
+    steps = k_steps(shape, variant)
+    if forced:
+        return max(1, min(int(forced), steps))
+    groups = work_groups(shape, variant)
+    if not gpu or groups >= compute_units / 2:
+        return 1
+    split = 1 << max(0, round(math.log2(1.75 * compute_units / groups)))
+    return max(1, min(split, steps // 2, MAX_SPLIT))
+
+
+def default(shape: ConvShape, compute_units: int) -> str:
+    """The variant for a shape without a tuned choice: F(2,3), which beat F(4,3) on an H100
+    at every ResNet-50 3x3 layer (F(4,3)'s transforms cost more than its 44% fewer
+    multiplications save at batch 1, and its larger work-groups did not fit the
+    registers). Many tiles: 8 tiles x 16 channels, double-buffered (56x56: 392
+    work-groups); fewer: 16 x 16 with 16 channels a step (28x28 unsplit; 14x14 and 7x7
+    split over K by pick_split). Run to run, the variants within 10% of the best changed
+    places; these two were at or near the top in every run."""
+    tiles = tile_grid(shape, 2)[2]
+    return "wino2_t8o16db" if tiles >= 4 * compute_units else "wino2_t16o16k16"
