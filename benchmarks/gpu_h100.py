@@ -16,6 +16,9 @@ Runs, each in its own process (``--skip`` names phases to leave out):
 * ``layers``: ``gpu_layers.py``: single layers with every kernel variant (``--layers``,
   ``--families`` select; ``--models ''`` with ``--skip ours,baseline,overhead,cold`` runs
   just the layers and their cuDNN times);
+* ``zoo``: ``gpu_zoo.py run``: the zoo models staged by ``gpu_zoo.py stage`` into
+  ``--zoo`` (default ``.whl/zoo``: carried with the wheels), image / buffer / tuned against
+  onnxruntime, outputs checked against the source framework's;
 * ``cold``: cold starts with an empty program cache, the binary cache, and the binary
   cache plus the driver's cache.
 
@@ -116,6 +119,9 @@ def main() -> None:
     parser.add_argument("--families", default="auto,gemm,wino,direct",
                         help="gpu_layers.py --families")
     parser.add_argument("--layers-timeout", type=float, default=240)
+    parser.add_argument("--zoo", type=Path, default=ROOT / ".whl" / "zoo",
+                        help="zoo models staged by `gpu_zoo.py stage` (skipped when absent)")
+    parser.add_argument("--zoo-timeout", type=float, default=300)
     parser.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the queue / flush variants of the models")
     args = parser.parse_args()
@@ -173,6 +179,11 @@ def main() -> None:
              args.layers, "--families", args.families], ours_env, log,
             timeout=args.layers_timeout)
         result["layers"] = load(args.work / "layers.json")
+        save()
+    if "zoo" not in skip and args.zoo and args.zoo.is_dir():
+        run([py, str(HERE / "gpu_zoo.py"), "run", str(args.zoo), str(args.work / "zoo.json")],
+            ours_env, log, timeout=args.zoo_timeout)
+        result["zoo"] = load(args.work / "zoo.json")
         save()
     if "cold" not in skip:
         result["cold"] = cold_starts(py, args, log)

@@ -184,6 +184,19 @@ def other_tables(result: dict) -> list[str]:
     return lines
 
 
+def zoo_section(result: dict, peak: float) -> list[str]:
+    """The zoo models on the GPU (``gpu_zoo.py``), when that phase ran."""
+    zoo = result.get("zoo")
+    if not zoo:
+        return []
+    if "error" in zoo and len(zoo) == 1:
+        return ["", "## Zoo models", "", zoo["error"]]
+    from gpu_zoo import table
+
+    return ["", "## Zoo models (gpu with reference fallback; error vs the source framework)",
+            "", *table(zoo, peak)]
+
+
 def report(result: dict) -> str:
     peak = result.get("peak_tflops", 67.0)
     t = result.get("torch", {})
@@ -195,7 +208,8 @@ def report(result: dict) -> str:
              "## Models", "", *model_table(result, peak), "", "## Tuning", "",
              *tuning_table(result), "", "## Where the GPU time goes (tuned)", "",
              *kernel_table(result), "", "## Single layers (GPU time from events)", "",
-             *layer_table(result, peak), *other_tables(result), ""]
+             *layer_table(result, peak), *zoo_section(result, peak), *other_tables(result),
+             ""]
     return "\n".join(lines)
 
 
