@@ -196,3 +196,26 @@ def test_plan_grows_a_block_to_its_largest_request():
 def test_zoo_model_plan_near_lower_bound(ppocr_cls):
     report = gpu_memory_report(ppocr_cls.graph, storage=BUFFER)
     assert report["planned"] <= 1.1 * report["lower_bound"]  # offset plan, alignment 128
+
+
+def test_buffer_arena_option(gpu):
+    """gpu_buffer_arena: auto is on except on NVIDIA; False reuses whole buffers; the
+    outputs are the same either way; a bad value is refused with the choices."""
+    import attrs
+
+    from mace_core.errors import MaceError
+    from mace_gpu_opencl.kernels.base import buffer_arena
+
+    assert buffer_arena("auto", attrs.evolve(gpu.info, vendor="NVIDIA Corporation")) is False
+    assert buffer_arena("auto", attrs.evolve(gpu.info, vendor="QUALCOMM")) is True
+    graph = _chain(6)
+    feeds = {"x": rand(1, 8, 5, 7, seed=3, scale=2.0)}
+    outs = {}
+    for arena in (True, False):
+        session = Model(graph).session(["gpu"], gpu_storage=BUFFER, gpu_buffer_arena=arena)
+        outs[arena] = session.run(feeds)["t5"]
+        blocks = session.options["_gpu_allocator"][1].blocks
+        assert len(blocks) == (1 if arena else 3)
+    np.testing.assert_array_equal(outs[True], outs[False])
+    with pytest.raises(MaceError, match="gpu_buffer_arena must be"):
+        Model(graph).session(["gpu"], gpu_storage=BUFFER, gpu_buffer_arena="yes").run(feeds)
