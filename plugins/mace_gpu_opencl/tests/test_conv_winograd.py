@@ -255,3 +255,18 @@ def test_tuned_choice_is_kept_saved_and_obeyed(gpu, tmp_path):
         check(session.run(feeds)["y"], ref, False)
     finally:
         gpu.tuner.choices.pop(key, None)
+
+
+def test_each_variant_builds_alone():
+    """-DWINO_PICK=i keeps only the i-th kernel of the .cl file, in the order of
+    winograd.KERNELS (so a session compiles just the variants it uses)."""
+    import re
+    from pathlib import Path
+
+    from mace_gpu_opencl.kernels import winograd
+
+    source = (Path(winograd.__file__).parent.parent / "cl" / "conv_winograd.cl").read_text()
+    picks = re.findall(r"#if !defined\(WINO_PICK\) \|\| WINO_PICK == (\d+)\nWINO_KERNEL\((\w+),",
+                       source)
+    assert [(int(i), n) for i, n in picks] == [(i + 1, n) for i, n in
+                                               enumerate(winograd.KERNELS)]

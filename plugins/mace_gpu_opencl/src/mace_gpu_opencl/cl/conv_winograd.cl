@@ -384,16 +384,41 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 /* name, m, tiles T, output channels O, input channels per step KC, double buffering
  * (kernels/winograd.py keeps the same table). Local memory at most 42 KB (NVIDIA's limit
  * is 48 KB); F(2,3) needs KC <= O (one V-row job per work item). Work-groups of 288 or
- * more work items did not launch on an H100 (registers), so none are listed. */
+ * more work items did not launch on an H100 (registers), so none are listed.
+ * -DWINO_PICK=i builds only the i-th (from 1): a session compiles the variants it uses. */
+#if !defined(WINO_PICK) || WINO_PICK == 1
 WINO_KERNEL(wino4_t4o16, 4, 4, 16, 8, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 2
 WINO_KERNEL(wino4_t8o8, 4, 8, 8, 8, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 3
 WINO_KERNEL(wino2_t16o16, 2, 16, 16, 8, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 4
 WINO_KERNEL(wino2_t16o16k16, 2, 16, 16, 16, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 5
 WINO_KERNEL(wino2_t16o16db, 2, 16, 16, 8, 1)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 6
 WINO_KERNEL(wino2_t8o16k16, 2, 8, 16, 16, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 7
 WINO_KERNEL(wino2_t8o16db, 2, 8, 16, 8, 1)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 8
 WINO_KERNEL(wino2_t8o32k16, 2, 8, 32, 16, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 9
 WINO_KERNEL(wino2_t8o32db, 2, 8, 32, 8, 1)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 10
 WINO_KERNEL(wino2_t8o8, 2, 8, 8, 8, 0)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 11
 WINO_KERNEL(wino2_t8o8db, 2, 8, 8, 8, 1)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 12
 WINO_KERNEL(wino2_t4o32, 2, 4, 32, 8, 0)
+#endif

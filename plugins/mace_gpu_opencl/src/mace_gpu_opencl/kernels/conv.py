@@ -199,7 +199,8 @@ def wino_fits(env: OpEnv, name: str, variant: winograd.Variant) -> bool:
     info = env.runtime.info
     if info.max_work_group_size < variant.threads or info.local_mem < variant.local_bytes:
         return False
-    launch = env.launcher("conv_winograd", name, defines=winograd.defines(env.runtime))
+    launch = env.launcher("conv_winograd", name,
+                          defines=winograd.variant_defines(env.runtime, name))
     return launch.max_work_group >= variant.threads
 
 
@@ -256,7 +257,8 @@ class ConvLaunch:
                 filters = env.buffer(winograd.pack(w, variant))  # fp32 (see the .cl)
                 nt = variant.threads
                 self.launch = env.launcher("conv_winograd", name, fixed_local=(nt, 1, 1),
-                                           defines=winograd.defines(env.runtime))
+                                           defines=winograd.variant_defines(env.runtime,
+                                                                            name))
                 self.gws = (nt * -(-m // variant.o), self.split, -(-rows // variant.t))
                 counters = winograd.zeroed(env, self.gws[0] // nt * self.gws[2] if here else 1)
                 extra += [I32(here), counters, I32(th), I32(tw)]
