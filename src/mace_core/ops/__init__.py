@@ -44,6 +44,7 @@ MODULES = (
     "pad",
     "control_flow",
     "quantize",
+    "quantized_gemm",
 )
 
 
