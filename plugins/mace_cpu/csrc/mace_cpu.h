@@ -225,4 +225,21 @@ int mc_threads_worker_cpus(mc_threads *t, int i, int *cpus, int cap);
  * and the pool thread that ran it (0: the caller). For tests of the pinning. */
 int mc_threads_probe(mc_threads *t, long ntasks, int *cpu, int *thread);
 
+/* -- int8 GEMM (gemm_int8.c): Y[M,N] int32 = (A - za) (B - zb), A (M x K) and B (K x N)
+ * row-major int8 (signed = 1) or uint8, B constant (packed by create). Zero points: count 0
+ * (none), 1 (per tensor), M (per row of A) or N (per column of B). The path is the int8
+ * kernel an ISA runs here: avx512 -> avx512vnni (vpdpbusd) when the CPU has it, else avx2;
+ * neon -> neondot (sdot) with HWCAP_ASIMDDP, else neon (smull/sadalp). */
+enum mc_q8_path { MC_Q8_SCALAR = 0, MC_Q8_AVX2 = 1, MC_Q8_VNNI = 2, MC_Q8_NEON = 3,
+                  MC_Q8_DOT = 4, MC_Q8_COUNT = 5 };
+int mc_q8_path_for(int isa);            /* -1 when the ISA is not usable here */
+const char *mc_q8_path_name(int path);  /* "scalar", "avx2", "avx512vnni", "neon", "neondot" */
+typedef struct mc_q8gemm mc_q8gemm;
+mc_q8gemm *mc_q8gemm_create(int n, int k, const void *b, int b_signed, const int *zb,
+                            int zb_count, int isa);
+int mc_q8gemm_run(const mc_q8gemm *plan, mc_threads *t, int m, const void *a, int a_signed,
+                  const int *za, int za_count, int *y);
+int mc_q8gemm_path(const mc_q8gemm *plan);
+void mc_q8gemm_destroy(mc_q8gemm *plan);
+
 #endif
