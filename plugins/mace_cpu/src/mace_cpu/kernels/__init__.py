@@ -16,6 +16,7 @@ def all_kernels() -> list[KernelSpec]:
         norm,
         pointwise,
         pool,
+        qgemm,
         rearrange,
         select,
         shape,
@@ -23,4 +24,5 @@ def all_kernels() -> list[KernelSpec]:
 
     return [*conv.KERNELS, *gemm.KERNELS, *pool.KERNELS, *eltwise.KERNELS, *shape.KERNELS,
             *layout.KERNELS, *norm.KERNELS, *filterbank.KERNELS,
-            *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS, *lstm.KERNELS]
+            *select.KERNELS, *pointwise.KERNELS, *rearrange.KERNELS, *lstm.KERNELS,
+            *qgemm.KERNELS]
