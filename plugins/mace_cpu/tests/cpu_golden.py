@@ -27,6 +27,7 @@ from cpu_helpers import node_graph, randn
 
 (CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX, COPY, RESIZE, LAYERNORM, AFFINE, REDUCE, CONVT,
  MATMUL, CONV16, GEMM16, WINOGRAD) = range(1, 18)
+Q8GEMM = 18  # int8 GEMM (MatMulInteger with a constant B); values travel as exact floats
 CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh", "dw", "pt",
                "pl", "group")
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
@@ -135,7 +136,8 @@ def cases(seed: int = 0) -> list[tuple]:
         "min": -1.0, "max": 2.0})]))
     x = randn(rng, 4, 37, scale=5.0)
     out.append((SOFTMAX, [4, 37, 1], [], [x, reference("Softmax", {"x": x})]))
-    return out + more_cases(rng) + fp16_cases(rng) + winograd_cases(rng)
+    return (out + more_cases(rng) + fp16_cases(rng) + winograd_cases(rng)
+            + q8_cases(np.random.default_rng(seed + 18)))
 
 
 def fp16_cases(rng) -> list[tuple]:
@@ -232,6 +234,30 @@ def winograd_cases(rng) -> list[tuple]:
         winograd_case(rng, (1, 40, 7, 7), (20, 40, 3, 3), {**pad1, "activation": "Relu"}, 2),
         winograd_case(rng, (1, 3, 16, 33), (16, 3, 3, 3), pad1, 4),
     ]
+
+
+def q8_cases(rng) -> list[tuple]:
+    """MatMulInteger (int32 output, exact): int8/uint8 combinations, no / per-tensor /
+    per-row and per-column zero points, M, N, K off every path's tile. Outputs stay below
+    2**24, so float32 carries them exactly."""
+    out = []
+    for m, n, k, ta, tb, zps in ((1, 1, 1, np.uint8, np.uint8, "none"),
+                                 (7, 13, 5, np.int8, np.int8, "tensor"),
+                                 (13, 45, 67, np.uint8, np.int8, "row_col"),
+                                 (20, 70, 130, np.int8, np.uint8, "tensor"),
+                                 (9, 33, 200, np.uint8, np.uint8, "row_col")):
+        def q(dtype, *shape):
+            return rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max + 1,
+                                shape).astype(dtype)
+        a, b = q(ta, m, k), q(tb, k, n)
+        za, zb = {"none": (None, None), "tensor": (q(ta, 1), q(tb, 1)),
+                  "row_col": (q(ta, m), q(tb, n))}[zps]
+        y = reference("MatMulInteger", {"a": a, "b": b, "za": za, "zb": zb}, ("b", "zb"))
+        empty = np.zeros(0, np.float32)
+        ints = [m, n, k, int(ta == np.int8), int(tb == np.int8)]
+        out.append((Q8GEMM, ints, [], [a, b, za if za is not None else empty,
+                                       zb if zb is not None else empty, y]))
+    return out
 
 
 def write_golden(path: Path, seed: int = 0) -> int:

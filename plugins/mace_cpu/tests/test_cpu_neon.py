@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cpu_golden import write_golden
+from cpu_golden import Q8GEMM, write_golden
 
 PLUGIN = Path(__file__).resolve().parent.parent
 CSRC = PLUGIN / "csrc"
@@ -76,6 +76,28 @@ def test_neon_kernels_match_golden_under_qemu(aarch64_harness, golden, cpu, exte
         passed = [line for line in lines if f"isa {isa} " in line and ": ok" in line]
         assert len(passed) == 2 * ncases, f"{isa}: {len(passed)} of {2 * ncases} runs passed"
     assert lines[-1] == f"{4 * ncases} runs, 0 failed"
+
+
+@pytest.mark.parametrize("cpu, neon_path", [("max", "neondot"), ("cortex-a53", "neon")])
+def test_int8_gemm_takes_the_dotprod_path_only_with_asimddp(aarch64_harness, golden, cpu,
+                                                            neon_path):
+    """The int8 GEMM cases run sdot (neondot) on a CPU with HWCAP_ASIMDDP and the ARMv8.0
+    smull/sadalp kernel (neon) without it; the scalar ISA runs the scalar path."""
+    path, _ = golden
+    result = run([QEMU, "-cpu", cpu, str(aarch64_harness), str(path)])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    ran = [line.split("int8 path ")[1] for line in result.stdout.splitlines()
+           if " int8 path " in line]
+    cases = sum(1 for kind in _golden_kinds() if kind == Q8GEMM)
+    assert cases >= 4
+    assert sorted(set(ran)) == sorted({f"{neon_path} (isa neon)", "scalar (isa scalar)"})
+    assert ran.count(f"{neon_path} (isa neon)") == 2 * cases  # serial and 2 threads
+
+
+def _golden_kinds() -> list[int]:
+    from cpu_golden import cases
+
+    return [case[0] for case in cases()]
 
 
 def test_host_build_of_the_harness(golden, tmp_path):

@@ -10,7 +10,8 @@
  * weights are fp16 values, given to the _f16 plans as halves). Every case runs on
  * every ISA this CPU supports, serially and on a 2-thread pool; pass rule:
  * max |ours - expected| <= 1e-5 * max |expected|, 1e-4 for Winograd (which loses about a
- * digit, see tests/test_cpu_winograd.py). Exit status 0 when all pass.
+ * digit, see tests/test_cpu_winograd.py), exact equality for the int8 GEMM (K_Q8GEMM, whose
+ * lines are followed by the int8 path the plan ran). Exit status 0 when all pass.
  *
  * Conv cases run the direct algorithms (MACE_CPU_CONV_ALGO=shifted keeps 3x3 stride-1 ones
  * off Winograd); Winograd cases force F(4,3) or F(2,3) and fail if the plan did not take it.
@@ -27,6 +28,7 @@ enum { K_CONV = 1, K_GEMM = 2, K_POOL = 3, K_GAP = 4, K_BINARY = 5, K_UNARY = 6,
        K_SOFTMAX = 7, K_COPY = 8, K_RESIZE = 9, K_LAYERNORM = 10, K_AFFINE = 11,
        K_REDUCE = 12, K_CONVT = 13, K_MATMUL = 14, K_CONV16 = 15, K_GEMM16 = 16,
        K_WINOGRAD = 17 };
+enum { K_Q8GEMM = 18 }; /* int8 GEMM: ints m n k a_signed b_signed; arrays a b za zb y */
 #define MAX_ARRAYS 6
 
 typedef struct {
@@ -105,6 +107,31 @@ static int run_f16(const gcase *c, int isa, mc_threads *t, float *y) {
     return rc;
 }
 
+/* The int8 path the last K_Q8GEMM plan ran (printed, so tests can check which one). */
+static int q8_last_path = -1;
+
+static int run_q8(const gcase *c, int isa, mc_threads *t, float *y) {
+    const int32_t *v = c->ints;
+    long m = v[0], n = v[1], k = v[2];
+    signed char *a = malloc(m * k + 1), *b = malloc(k * n + 1);
+    int *za = ints_of(c, 2), *zb = ints_of(c, 3), *out = malloc(sizeof(int) * (m * n + 1));
+    int rc = MC_ERR_NOMEM;
+    q8_last_path = -1;
+    if (a && b && za && zb && out) {
+        for (long i = 0; i < m * k; i++) a[i] = (signed char)(int)c->arr[0][i];
+        for (long i = 0; i < k * n; i++) b[i] = (signed char)(int)c->arr[1][i];
+        mc_q8gemm *plan = mc_q8gemm_create(n, k, b, v[4], zb, c->len[3], isa);
+        if (plan) {
+            q8_last_path = mc_q8gemm_path(plan);
+            rc = mc_q8gemm_run(plan, t, m, a, v[3], za, c->len[2], out);
+            for (long i = 0; rc == MC_OK && i < m * n; i++) y[i] = (float)out[i];
+            mc_q8gemm_destroy(plan);
+        }
+    }
+    free(a), free(b), free(za), free(zb), free(out);
+    return rc;
+}
+
 static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
     const int32_t *v = c->ints;
     const float *fl = c->floats;
@@ -165,6 +192,7 @@ static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
     }
     case K_CONV16:
     case K_GEMM16: return run_f16(c, isa, t, y);
+    case K_Q8GEMM: return run_q8(c, isa, t, y);
     default: return MC_ERR_ARG;
     }
 }
@@ -253,11 +281,14 @@ int main(int argc, char **argv) {
                 for (uint32_t i = 0; i < n; i++) y[i] = NAN;
                 int rc = run_case(&c, isa, threaded ? pool : NULL, y);
                 double err = rc == MC_OK ? rel_error(y, ref, n) : INFINITY;
-                int ok = err <= (c.kind == K_WINOGRAD ? 1e-4 : 1e-5);
+                int ok = err <= (c.kind == K_WINOGRAD ? 1e-4 : c.kind == K_Q8GEMM ? 0.0 : 1e-5);
                 failures += !ok;
                 runs++;
                 printf("case %u kind %u isa %s threads %d: %s (rel err %.2e, status %d)\n", ci,
                        c.kind, mc_isa_name(isa), threaded ? 2 : 1, ok ? "ok" : "FAIL", err, rc);
+                if (c.kind == K_Q8GEMM)
+                    printf("case %u int8 path %s (isa %s)\n", ci, mc_q8_path_name(q8_last_path),
+                           mc_isa_name(isa));
             }
         }
         free(y);
