@@ -119,3 +119,10 @@ def test_unsupported_layouts_fall_back_to_reference():
     assert placed_device(batched_b, ["cpu", "reference"]) == ["reference"]
     const_b = node_graph("MatMulInteger", {"a": a, "b": b}, constants=("b",))
     assert placed_device(const_b, ["cpu", "reference"]) == ["cpu"]
+
+
+def test_device_reports_the_int8_path():
+    from mace_core.registry import default_registry
+
+    details = default_registry().probe("cpu").details
+    assert details["int8_dot"].split(" (")[0] == expected_path(mace_cpu.isa())

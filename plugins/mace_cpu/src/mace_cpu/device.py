@@ -9,6 +9,7 @@ from pathlib import Path
 from mace_core.ir import Layout
 from mace_core.specs import Capabilities
 
+from mace_cpu import native
 from mace_cpu.affinity import detect_clusters, format_cpus, policy_cpus
 from mace_cpu.native import cpu_features, gemm_tile, isa, supported_isas
 from mace_cpu.threads import default_threads
@@ -58,6 +59,7 @@ class CpuDevice:
             "isas": ", ".join(supported_isas()),
             "features": " ".join(cpu_features()),
             "gemm_tile": f"{mr}x{nr}, kc={kc}",
+            "int8_dot": native.int8_description(chosen),
             "cores": online_cores(),
             "threads": default_threads(),
             "clusters": ", ".join(c.describe() for c in clusters),

@@ -105,3 +105,20 @@ def cpu_features() -> list[str]:
     """CPU feature flags the library checked at run time."""
     ffi, lib = load()
     return ffi.string(lib.mc_cpu_features()).decode().split()
+
+
+# The instructions each int8 GEMM path (C enum mc_q8_path) multiplies with.
+INT8_INSTRUCTIONS = {"scalar": "C", "avx2": "vpmaddwd on int16", "avx512vnni": "vpdpbusd",
+                     "neon": "smull/sadalp", "neondot": "sdot"}
+
+
+def int8_path(name: str | None = None) -> str:
+    """The int8 GEMM path an ISA (default: the current one) runs on this CPU."""
+    ffi, lib = load()
+    return ffi.string(lib.mc_q8_path_name(lib.mc_q8_path_for(isa_id(name)))).decode()
+
+
+def int8_description(name: str | None = None) -> str:
+    """``"path (instruction)"`` of the int8 GEMM an ISA runs here, for ``mace devices``."""
+    path = int8_path(name)
+    return f"{path} ({INT8_INSTRUCTIONS[path]})"
