@@ -159,9 +159,10 @@ def fp16_cases(rng) -> list[tuple]:
 
 
 def fp16_arith_cases(rng) -> list[tuple]:
-    """fp16 weights and fp16 arithmetic where the CPU has it: 1x1 (short and long K),
-    shifted, im2col, groups and batch; Gemm with a constant B (K blocks, transposed
-    operands, edges, every epilogue path), against the fp32 reference on the same weights."""
+    """fp16 weights and fp16 arithmetic where the CPU has it: 1x1 (short and long K; M and
+    N over one cache block), shifted, im2col, groups and batch; Gemm with a constant B (K
+    blocks, transposed operands, edges, every epilogue path), against the fp32 reference
+    on the same weights."""
     pad1 = {"pads": [1, 1, 1, 1]}
     convs = [
         conv_case(rng, (1, 16, 9, 10), (24, 16, 1, 1), {"activation": "Relu"}, half=True),
@@ -171,6 +172,7 @@ def fp16_arith_cases(rng) -> list[tuple]:
         conv_case(rng, (1, 3, 17, 15), (16, 3, 3, 3), {**pad1, "strides": [2, 2],
                                                       "activation": "HardSwish"}, half=True),
         conv_case(rng, (2, 8, 9, 9), (8, 2, 3, 3), {"group": 4, **pad1}, half=True),
+        conv_case(rng, (1, 32, 30, 41), (150, 32, 1, 1), {"activation": "Relu"}, half=True),
     ]
     gemms = [
         gemm_case(rng, 1, 10, 64, 0, 1, (10,), 1.0, 1.0, True, half=True),
