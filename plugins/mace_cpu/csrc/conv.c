@@ -48,6 +48,7 @@ struct mc_conv {
     int hp, wp;          /* shifted: padded input size */
     uint16_t *apack16;   /* the packed weights as fp16 instead of apack (mc_conv_create_f16) */
     mc_wino *wino;       /* winograd: transformed weights and geometry */
+    int f16_arith;       /* runs the GEMM in fp16 arithmetic (mc_conv_use_f16_arith) */
 };
 
 
@@ -385,7 +386,9 @@ int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y) {
             s->bias = plan->bias + (long)g * plan->mg;
         }
     mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, {p->act, p->act_a, p->act_b}};
-    rc = mc_gemm_job(t, plan->isa, plan->mg, (int)out_plane, plan->k, nsub, subs, &ep);
+    rc = (plan->f16_arith ? mc_gemm_f16_job : mc_gemm_job)(t, plan->isa, plan->mg,
+                                                           (int)out_plane, plan->k, nsub, subs,
+                                                           &ep);
     if (rc == MC_OK && shifted) run_planes(t, crop_task, plan, yout, y, (long)p->n * p->m, out_plane);
 done:
     mc_op_end(t);
@@ -394,4 +397,11 @@ done:
         free(imgs);
     }
     return rc;
+}
+
+int mc_conv_use_f16_arith(mc_conv *plan) {
+    const int gemm = plan->algo == ALGO_GEMM1X1 || plan->algo == ALGO_SHIFTED ||
+                     plan->algo == ALGO_IM2COL;
+    plan->f16_arith = gemm && plan->apack16 && mc_f16_arith_supported(plan->isa_id);
+    return plan->f16_arith;
 }

@@ -332,3 +332,9 @@ int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int 
     mc_parallel(t, threads, (long)nsub * j.m_chunks * j.n_chunks, gemm_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
+
+/* The epilogue above for other drivers of the same operands (gemm_f16.c). */
+void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s,
+                           float *c, long ldc, int i0, int j0, int mr, int nr) {
+    epilogue(ep, isa, full, s, c, ldc, i0, j0, mr, nr);
+}

@@ -19,6 +19,7 @@ struct mc_gemm {
     int skinny;   /* bpack is in the skinny kernel's layout */
     uint16_t *bpack16; /* the packed B as fp16 instead of bpack (mc_gemm_create_f16) */
     size_t bcount;     /* elements of the packed B */
+    int f16_arith;     /* runs in fp16 arithmetic (mc_gemm_use_f16_arith) */
 };
 
 static void b_strides(const mc_gemm_params *p, long *rs, long *cs) {
@@ -128,7 +129,13 @@ int mc_gemm_run(const mc_gemm *plan, mc_threads *t, const float *a, const float 
     s.ld_bias = p->n;
     mc_epilogue ep = {p->alpha, p->beta, p->bias_kind, {p->act, p->act_a, p->act_b}};
     mc_op_begin(t);
-    int rc = mc_gemm_job(t, plan->isa, p->m, p->n, p->k, 1, &s, &ep);
+    int rc = (plan->f16_arith ? mc_gemm_f16_job : mc_gemm_job)(t, plan->isa, p->m, p->n, p->k,
+                                                                1, &s, &ep);
     mc_op_end(t);
     return rc;
+}
+
+int mc_gemm_use_f16_arith(mc_gemm *plan) {
+    plan->f16_arith = !plan->skinny && plan->bpack16 && mc_f16_arith_supported(plan->isa_id);
+    return plan->f16_arith;
 }

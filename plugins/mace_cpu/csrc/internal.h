@@ -253,4 +253,14 @@ void mc_pack_b_full(const mc_isa_info *isa, const float *src, long rs, long cs, 
 int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int nsub,
                 const mc_gemm_sub *subs, const mc_epilogue *ep);
 
+/* -- fp16 arithmetic (gemm_f16.c) ------------------------------------------------------------
+ * mc_gemm_job in fp16 arithmetic on neon with HWCAP_ASIMDHP: A and B as fp16 (PACKED_F16 in
+ * place; A DENSE, B ROWS / BUILT rounded per block), fp16 sums over chunks of K added into
+ * the fp32 C. MC_ERR_ISA where mc_f16_arith_supported(isa->id) is 0. */
+int mc_gemm_f16_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int nsub,
+                    const mc_gemm_sub *subs, const mc_epilogue *ep);
+/* gemm.c's epilogue on a finished tile at (i0, j0): full = alpha, bias and activation. */
+void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s,
+                           float *c, long ldc, int i0, int j0, int mr, int nr);
+
 #endif

@@ -242,4 +242,14 @@ int mc_q8gemm_run(const mc_q8gemm *plan, mc_threads *t, int m, const void *a, in
 int mc_q8gemm_path(const mc_q8gemm *plan);
 void mc_q8gemm_destroy(mc_q8gemm *plan);
 
+/* -- fp16 arithmetic (cpu_precision="float16"): on neon with FEAT_FP16 (HWCAP_ASIMDHP),
+ * the GEMM convolutions (1x1, shifted, im2col) and Gemm / MatMul with a constant B of a
+ * plan made by a _f16 create can run FMLA on fp16 operands (activations rounded to fp16),
+ * summing in fp16 over chunks of 64 steps of K and in fp32 across chunks. */
+int mc_f16_arith_supported(int isa);     /* 1: isa is neon and this CPU has asimdhp */
+/* Switch a plan to fp16 arithmetic where it can; returns 1 if its runs now use it, 0 if it
+ * keeps fp32 arithmetic (other ISA or CPU, other algorithm, weights kept as fp32). */
+int mc_conv_use_f16_arith(mc_conv *plan);
+int mc_gemm_use_f16_arith(mc_gemm *plan);
+
 #endif

@@ -32,6 +32,7 @@ CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh"
                "pl", "group")
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
                "pb", "pr", "kind", "count_include_pad")
+CONV16A, GEMM16A = 32, 33  # fp16 arithmetic: CONV16 / GEMM16 plans switched to it
 RELU6 = {"activation": "Clip", "activation_params": [0.0, 6.0]}
 
 
@@ -137,7 +138,7 @@ def cases(seed: int = 0) -> list[tuple]:
     x = randn(rng, 4, 37, scale=5.0)
     out.append((SOFTMAX, [4, 37, 1], [], [x, reference("Softmax", {"x": x})]))
     return (out + more_cases(rng) + fp16_cases(rng) + winograd_cases(rng)
-            + q8_cases(np.random.default_rng(seed + 18)))
+            + q8_cases(np.random.default_rng(seed + 18)) + fp16_arith_cases(rng))
 
 
 def fp16_cases(rng) -> list[tuple]:
@@ -156,6 +157,33 @@ def fp16_cases(rng) -> list[tuple]:
                   half=True),
         gemm_case(rng, 20, 70, 600, 0, 1, (70,), 1.0, 1.0, True, half=True),
     ]
+
+
+def fp16_arith_cases(rng) -> list[tuple]:
+    """fp16 weights and fp16 arithmetic where the CPU has it: 1x1 (short and long K; M and
+    N over one cache block), shifted, im2col, groups and batch; Gemm with a constant B (K
+    blocks, transposed operands, edges, every epilogue path), against the fp32 reference
+    on the same weights."""
+    pad1 = {"pads": [1, 1, 1, 1]}
+    convs = [
+        conv_case(rng, (1, 16, 9, 10), (24, 16, 1, 1), {"activation": "Relu"}, half=True),
+        conv_case(rng, (1, 300, 5, 7), (20, 300, 1, 1), {}, half=True),
+        conv_case(rng, (1, 8, 11, 12), (12, 8, 3, 3), {**pad1, **RELU6}, half=True),
+        conv_case(rng, (1, 64, 6, 6), (20, 64, 3, 3), pad1, bias=False, half=True),
+        conv_case(rng, (1, 3, 17, 15), (16, 3, 3, 3), {**pad1, "strides": [2, 2],
+                                                      "activation": "HardSwish"}, half=True),
+        conv_case(rng, (2, 8, 9, 9), (8, 2, 3, 3), {"group": 4, **pad1}, half=True),
+        conv_case(rng, (1, 32, 30, 41), (150, 32, 1, 1), {"activation": "Relu"}, half=True),
+    ]
+    gemms = [
+        gemm_case(rng, 1, 10, 64, 0, 1, (10,), 1.0, 1.0, True, half=True),
+        gemm_case(rng, 13, 45, 300, 0, 0, (13, 45), 1.0, 1.0, True, {"activation": "Tanh"},
+                  half=True),
+        gemm_case(rng, 20, 70, 600, 0, 1, (70,), 1.0, 1.0, True, RELU6, half=True),
+        gemm_case(rng, 9, 20, 17, 1, 1, (9, 1), 0.5, 2.0, True, half=True),
+        gemm_case(rng, 33, 40, 1000, 0, 0, None, 1.0, 1.0, True, half=True),
+    ]
+    return [(CONV16A, *c[1:]) for c in convs] + [(GEMM16A, *g[1:]) for g in gemms]
 
 
 def more_cases(rng) -> list[tuple]:

@@ -140,3 +140,33 @@ def test_harness_reports_a_wrong_output(aarch64_harness, golden, tmp_path):
     result = run([QEMU, "-cpu", "cortex-a53", str(aarch64_harness), str(bad)])
     assert result.returncode == 1
     assert "FAIL" in result.stdout
+
+
+# fp16 arithmetic cases (cpu_golden.fp16_arith_cases): harness kinds 32 (Conv) and 33 (Gemm).
+# Pass rule where fp16 arithmetic ran (harness.c F16_ARITH_TOL): max |ours - ref| <=
+# 1e-2 * max |ref|. Why: the activations are rounded to fp16 (unit roundoff u = 2^-11 =
+# 4.9e-4) and products are summed in fp16 over chunks of L = 64 steps of K before an fp32
+# add; the worst-case bound of an L-term fp16 sum is about L * u = 3.1e-2 of sum |products|,
+# the typical (random-sign) error sqrt(L) * u = 3.9e-3 of it. The cases' outputs are of the
+# order of sum |products| / sqrt(K); observed 5.1e-4 .. 3.8e-3 (qemu -cpu max), so 1e-2 has margin
+# while a wrong tile, lane or chunk (errors of order 1) still fails.
+F16_KINDS = ("kind 32 isa ", "kind 33 isa ")
+
+
+@pytest.mark.parametrize("cpu, fp16", [("max", True), ("cortex-a53", False)])
+def test_fp16_arithmetic_path_taken_exactly_where_asimdhp_is(aarch64_harness, golden, cpu,
+                                                             fp16):
+    path, _ = golden
+    result = run([QEMU, "-cpu", cpu, str(aarch64_harness), str(path)])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    lines = [line for line in result.stdout.splitlines() if any(k in line for k in F16_KINDS)]
+    assert len(lines) == 2 * 2 * 12  # 12 cases x neon, scalar x 1, 2 threads
+    for line in lines:
+        marked = line.endswith(" fp16 arithmetic")
+        assert marked == (fp16 and " isa neon " in line), line
+    errors = [float(line.split("rel err ")[1].split(",")[0]) for line in lines
+              if line.endswith(" fp16 arithmetic")]
+    if fp16:  # really fp16: errors well above fp32's, yet within the stated bound
+        assert max(errors) > 1e-4 and max(errors) <= 1e-2
+    else:
+        assert errors == []

@@ -141,6 +141,10 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
                    help="CPU weights of Gemm/MatMul/Conv kept as fp16 (half the memory, fp32 "
                    "arithmetic); default float32, float16 for models converted with "
                    "--weights fp16")
+    g.add_argument("--cpu-precision", choices=["float32", "float16"],
+                   help="CPU arithmetic of the GEMM convs and constant-weight Gemm/MatMul: "
+                   "float16 uses fp16 FMLA on aarch64 CPUs with asimdhp (`mace devices` "
+                   "says), fp32 elsewhere; default float32")
     g.add_argument("--gpu-storage", choices=["auto", "image", "buffer"],
                    help="GPU tensor storage (default auto: buffer on NVIDIA, image2d on other "
                    "GPUs)")
@@ -157,6 +161,7 @@ def device_options(args: argparse.Namespace) -> dict:
         "cpu_threads": args.threads,
         "cpu_affinity": args.cpu_affinity,
         "cpu_weight_dtype": args.cpu_weight_dtype,
+        "cpu_precision": args.cpu_precision,
         "gpu_storage": args.gpu_storage,
         "gpu_fp16_storage": args.gpu_fp16 or None,
         "gpu_kernel_time_limit_ms": args.gpu_kernel_time_limit_ms,

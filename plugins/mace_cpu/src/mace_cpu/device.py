@@ -12,6 +12,7 @@ from mace_core.specs import Capabilities
 from mace_cpu import native
 from mace_cpu.affinity import detect_clusters, format_cpus, policy_cpus
 from mace_cpu.native import cpu_features, gemm_tile, isa, supported_isas
+from mace_cpu.precision import f16_arith_supported
 from mace_cpu.threads import default_threads
 
 DEVICE = "cpu"
@@ -60,6 +61,8 @@ class CpuDevice:
             "features": " ".join(cpu_features()),
             "gemm_tile": f"{mr}x{nr}, kc={kc}",
             "int8_dot": native.int8_description(chosen),
+            "fp16_arithmetic": "yes (asimdhp): cpu_precision=float16 runs GEMMs in fp16"
+            if f16_arith_supported(chosen) else "no: cpu_precision=float16 runs fp32",
             "cores": online_cores(),
             "threads": default_threads(),
             "clusters": ", ".join(c.describe() for c in clusters),

@@ -29,6 +29,12 @@ enum { K_CONV = 1, K_GEMM = 2, K_POOL = 3, K_GAP = 4, K_BINARY = 5, K_UNARY = 6,
        K_REDUCE = 12, K_CONVT = 13, K_MATMUL = 14, K_CONV16 = 15, K_GEMM16 = 16,
        K_WINOGRAD = 17 };
 enum { K_Q8GEMM = 18 }; /* int8 GEMM: ints m n k a_signed b_signed; arrays a b za zb y */
+/* fp16 arithmetic (cpu_precision="float16"): K_CONV16 / K_GEMM16 whose plans are switched to
+ * it; it must be taken exactly where mc_f16_arith_supported(isa) says so (else the case
+ * fails). Pass rule when it ran: F16_ARITH_TOL (see tests/test_cpu_neon.py). */
+enum { K_CONV16A = 32, K_GEMM16A = 33 };
+#define F16_ARITH_TOL 1e-2
+static int g_f16_ran; /* the last case ran in fp16 arithmetic */
 #define MAX_ARRAYS 6
 
 typedef struct {
@@ -84,12 +90,15 @@ static int run_f16(const gcase *c, int isa, mc_threads *t, float *y) {
     const float *fl = c->floats;
     unsigned short *w = halves_of(c, 1);
     int rc = MC_ERR_NOMEM, f16 = 0;
-    if (w && c->kind == K_CONV16) {
+    const int arith = c->kind == K_CONV16A || c->kind == K_GEMM16A;
+    if (w && (c->kind == K_CONV16 || c->kind == K_CONV16A)) {
         mc_conv_params p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
                             v[11], v[12], v[13], v[14], v[15], v[16], fl[0], fl[1]};
         mc_conv *plan = mc_conv_create_f16(&p, w, opt(c, 2), isa);
         if (plan) {
             mc_conv_weight_bytes(plan, &f16);
+            g_f16_ran = arith && mc_conv_use_f16_arith(plan);
+            f16 = f16 && g_f16_ran == (arith && mc_f16_arith_supported(isa));
             rc = f16 ? mc_conv_run(plan, t, c->arr[0], y) : MC_ERR_ARG;
             mc_conv_destroy(plan);
         }
@@ -99,6 +108,8 @@ static int run_f16(const gcase *c, int isa, mc_threads *t, float *y) {
         mc_gemm *plan = mc_gemm_create_f16(&p, w, isa);
         if (plan) {
             mc_gemm_weight_bytes(plan, &f16);
+            g_f16_ran = arith && mc_gemm_use_f16_arith(plan);
+            f16 = f16 && g_f16_ran == (arith && mc_f16_arith_supported(isa));
             rc = f16 ? mc_gemm_run(plan, t, c->arr[0], NULL, opt(c, 2), y) : MC_ERR_ARG;
             mc_gemm_destroy(plan);
         }
@@ -191,7 +202,9 @@ static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
         return rc;
     }
     case K_CONV16:
-    case K_GEMM16: return run_f16(c, isa, t, y);
+    case K_GEMM16:
+    case K_CONV16A:
+    case K_GEMM16A: return run_f16(c, isa, t, y);
     case K_Q8GEMM: return run_q8(c, isa, t, y);
     default: return MC_ERR_ARG;
     }
@@ -279,13 +292,16 @@ int main(int argc, char **argv) {
             if (!mc_isa_supported(isa)) continue;
             for (int threaded = 0; threaded < 2; threaded++) {
                 for (uint32_t i = 0; i < n; i++) y[i] = NAN;
+                g_f16_ran = 0;
                 int rc = run_case(&c, isa, threaded ? pool : NULL, y);
                 double err = rc == MC_OK ? rel_error(y, ref, n) : INFINITY;
-                int ok = err <= (c.kind == K_WINOGRAD ? 1e-4 : c.kind == K_Q8GEMM ? 0.0 : 1e-5);
+                double tol = c.kind == K_WINOGRAD ? 1e-4 : c.kind == K_Q8GEMM ? 0.0 : 1e-5;
+                int ok = err <= (g_f16_ran ? F16_ARITH_TOL : tol);
                 failures += !ok;
                 runs++;
-                printf("case %u kind %u isa %s threads %d: %s (rel err %.2e, status %d)\n", ci,
-                       c.kind, mc_isa_name(isa), threaded ? 2 : 1, ok ? "ok" : "FAIL", err, rc);
+                printf("case %u kind %u isa %s threads %d: %s (rel err %.2e, status %d)%s\n", ci,
+                       c.kind, mc_isa_name(isa), threaded ? 2 : 1, ok ? "ok" : "FAIL", err, rc,
+                       g_f16_ran ? " fp16 arithmetic" : "");
                 if (c.kind == K_Q8GEMM)
                     printf("case %u int8 path %s (isa %s)\n", ci, mc_q8_path_name(q8_last_path),
                            mc_isa_name(isa));

@@ -6,7 +6,8 @@ images, implicit-im2col GEMM, Winograd F(4,3) / F(2,3) for 3x3 stride 1 where it
 says it pays; ``MACE_CPU_CONV_ALGO`` forces one for kernels prepared afterwards) and fuses
 bias and activation; see csrc/conv.c and csrc/winograd.c. Under
 ``cpu_weight_dtype="float16"`` (mace_cpu.weights) the GEMM algorithms other than
-Winograd keep their packed weights as fp16.
+Winograd keep their packed weights as fp16; under ``cpu_precision="float16"`` they compute
+in fp16 where the CPU can (mace_cpu.precision).
 ConvTranspose (group 1) is a GEMM and a col2im (csrc/conv_transpose.c).
 """
 
@@ -35,8 +36,8 @@ from mace_cpu.kernels.common import (
     prepared,
     shape,
 )
+from mace_cpu.precision import plan_weights, precision, use_f16_arith
 from mace_cpu.threads import pool_for
-from mace_cpu.weights import half_weights
 
 
 def conv_geometry(x_shape, w_shape, attrs: dict[str, Any]) -> dict[str, int]:
@@ -98,8 +99,8 @@ def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, 
     """``(plan, isa)``: a C convolution plan (``mc_conv_create`` or ``mc_convt_create``) for
     ``geo`` with the node's fused activation, constant weights and optional bias; with
     ``create_f16`` (``mc_conv_create_f16``), the weights go to it as fp16 when ``options``
-    ask for fp16 weights. The C side copies weights, bias and parameters, so nothing here
-    must outlive the call."""
+    ask for fp16 weights or fp16 arithmetic (mace_cpu.precision). The C side copies
+    weights, bias and parameters, so nothing here must outlive the call."""
     ffi, _ = native.load()
     kind, a, b = activation(attrs)
     params = ffi.new("mc_conv_params *", {**geo, "act": kind, "act_a": a, "act_b": b})
@@ -107,7 +108,7 @@ def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, 
     bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias = f32(graph.constants[bias_name]).reshape(-1) if bias_name else None
     isa = native.isa()
-    half = half_weights(options or {}, weight) if create_f16 is not None else None
+    half = plan_weights(options or {}, weight, isa) if create_f16 is not None else None
     if half is not None:
         create, w_ptr = create_f16, ffi.from_buffer("unsigned short[]", half.view(np.uint16))
     else:
@@ -122,6 +123,7 @@ def create_plan(node: Node, graph: Graph, attrs: dict[str, Any], geo: dict[str, 
 def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
                  options: dict[str, Any]) -> Prepared:
     ffi, lib = native.load()
+    precision(options)  # a bad value fails here, on every CPU
     x_shape, w_shape, attrs_2d = as_2d(shape(graph, node.inputs[0]),
                                        shape(graph, node.inputs[1]), attrs)
     geo = conv_geometry(x_shape, w_shape, attrs_2d)
@@ -129,6 +131,7 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
     plan, isa = create_plan(node, graph, attrs, geo, lib.mc_conv_create, lib.mc_conv_destroy,
                             "convolution", options=options,
                             create_f16=None if depthwise else lib.mc_conv_create_f16)
+    arith = use_f16_arith(options, lib.mc_conv_use_f16_arith, plan)
     pool = pool_for(options)
     out_shape = (geo["n"], geo["m"], geo["oh"], geo["ow"])
     if len(shape(graph, node.inputs[0])) == 3:  # 1-D: N x M x OW, the same memory
@@ -150,7 +153,7 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
     tile = {"wino_tile": lib.mc_conv_wino_tile(plan)} if algo == "winograd" else {}
     return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count,
                     weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
-                    **tile)
+                    precision=arith, **tile)
 
 
 # -- ConvTranspose ------------------------------------------------------------------------------

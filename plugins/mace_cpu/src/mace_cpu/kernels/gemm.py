@@ -1,7 +1,8 @@
 """Gemm and MatMul on the cpu device (float32). MatMul with a 2-D B folds A's batch axes
 into M; with batched B (attention's Q K^T, A V) it runs one product per broadcast batch
 index. A constant B (a fully connected layer) is packed once here, as fp16 under
-``cpu_weight_dtype="float16"`` (mace_cpu.weights).
+``cpu_weight_dtype="float16"`` (mace_cpu.weights); ``cpu_precision="float16"`` computes
+those with a constant B in fp16 where the CPU can (mace_cpu.precision).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from mace_cpu.kernels.common import (
     prepared,
     shape,
 )
+from mace_cpu.precision import plan_weights, precision, use_f16_arith
 from mace_cpu.threads import pool_for
-from mace_cpu.weights import half_weights
 
 BIAS_NONE, BIAS_ROW, BIAS_COL, BIAS_FULL = 0, 1, 2, 3
 
@@ -99,7 +100,8 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
     b_name = node.inputs[1]
     b_const = f32(graph.constants[b_name]) if b_name in graph.constants else None
     isa = native.isa()
-    b_half = half_weights(options, b_const) if b_const is not None else None
+    precision(options)  # a bad value fails here, on every CPU
+    b_half = plan_weights(options, b_const, isa) if b_const is not None else None
     if b_half is not None:
         raw = lib.mc_gemm_create_f16(params, from_buffer()("unsigned short[]",
                                                            b_half.view(np.uint16)),
@@ -110,6 +112,7 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
     if raw == ffi.NULL:
         raise MaceError(f"{node}: could not prepare the cpu GEMM (out of memory?)")
     plan = ffi.gc(raw, lib.mc_gemm_destroy)
+    arith = use_f16_arith(options, lib.mc_gemm_use_f16_arith, plan)
     pool = pool_for(options)
     c_const = None
     if kind_c != BIAS_NONE and c_name in graph.constants:
@@ -134,7 +137,8 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
     half = ffi.new("int *")
     weight_bytes = int(lib.mc_gemm_weight_bytes(plan, half))
     return prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None,
-                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32")
+                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
+                    precision=arith)
 
 
 def prepare_gemm(node: Node, attrs: dict[str, Any], graph: Graph,
@@ -181,7 +185,8 @@ def prepare_batched_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
             check(status, node)
         return (y,)
 
-    return prepared(run, op="MatMul", isa=isa, threads=pool.count, batch=count)
+    return prepared(run, op="MatMul", isa=isa, threads=pool.count, batch=count,
+                    precision="float32")
 
 
 def prepare_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
