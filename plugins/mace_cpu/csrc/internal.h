@@ -145,6 +145,8 @@ void mc_dw3x3s1_avx2(const mc_conv_params *p, const float *x, const float *k, fl
                      float *y, const float *zero, float lo, float hi);
 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
                        float *y, const float *zero, float lo, float hi);
+void mc_dw3x3s2_avx2(const mc_conv_params *p, const float *x, const float *k, float bias,
+                     float *y, const float *zero, float lo, float hi);
 #endif
 
 /* Flat depthwise loops (depthwise_grid.c): any kernel of up to MC_DW_GRID_TAPS taps and any
