@@ -109,6 +109,8 @@ int mc_threads_for(mc_threads *t, double work_ns);
 #define MC_NS_PER_GEMM_FLOP (1.0 / 150.0)
 #define MC_NS_PER_DIRECT_FLOP (1.0 / 40.0)
 #define MC_NS_PER_BYTE (1.0 / 20.0)
+/* Runs every job of the pool on the caller while `on` (the step lists' serial runs). */
+void mc_threads_set_serial(mc_threads *t, int on);
 /* Serialises ops on one pool (they share its workspace). Both accept NULL. */
 void mc_op_begin(mc_threads *t);
 void mc_op_end(mc_threads *t);

@@ -243,9 +243,17 @@ typedef struct {
     int out;
 } mc_step;
 
+/* What a step list learns about its pool: the smoothed seconds of its runs with the workers
+ * ([0]) and on the caller alone ([1]); zeros to start. */
+typedef struct {
+    double seconds[2];
+    long runs;
+} mc_steps_stats;
+
 /* Runs steps[0..count) in order; on an error returns its status with *failed set to the
- * step that failed. */
+ * step that failed. stats (or NULL): run with the workers or without, whichever has been
+ * faster (steps.c). */
 int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
-                 int *failed);
+                 mc_steps_stats *stats, int *failed);
 
 #endif

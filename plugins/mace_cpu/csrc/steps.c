@@ -8,8 +8,20 @@
  * same kernel calls, in the same order, on the same buffers: the results are identical.
  * Buffers are pointers in one table: arena slots and constants fixed when the list is
  * built, graph inputs and per-run outputs set before each call.
+ *
+ * With stats, a list on a pool of several threads also picks, run by run, whether its jobs
+ * use the workers or the caller alone: it keeps the smoothed time of its runs either way
+ * and runs the faster, trying the other every PROBE_EVERY runs. Workers may be slow in
+ * ways no single job shows: a virtual CPU whose host core is busy, or the OS placing both
+ * threads on one core; there a serial run beats a parallel one (results are the same
+ * either way: jobs split along outputs only).
  */
+#include <time.h>
+
 #include "internal.h"
+
+#define PROBE_EVERY 32
+#define SMOOTH 0.25 /* weight of the newest run in the smoothed times */
 
 static const float *in_buf(float *const *bufs, int index) {
     return index >= 0 ? bufs[index] : NULL;
@@ -41,14 +53,34 @@ static int run_step(const mc_step *s, float *const *bufs, mc_threads *t) {
     }
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
-                 int *failed) {
-    for (int i = 0; i < count; i++) {
-        int rc = run_step(&steps[i], bufs, t);
-        if (rc != MC_OK) {
-            if (failed) *failed = i;
-            return rc;
-        }
+                 mc_steps_stats *stats, int *failed) {
+    const int adapt = stats && mc_threads_n(t) > 1;
+    int serial = 0;
+    double start = 0.0;
+    if (adapt) {
+        const int faster = stats->seconds[1] > 0.0 && stats->seconds[1] < stats->seconds[0];
+        serial = stats->seconds[0] == 0.0 ? 0
+                 : stats->seconds[1] == 0.0 ? 1
+                 : ++stats->runs % PROBE_EVERY == 0 ? !faster : faster;
+        mc_threads_set_serial(t, serial);
+        start = now_s();
     }
-    return MC_OK;
+    int rc = MC_OK;
+    for (int i = 0; i < count && rc == MC_OK; i++) {
+        rc = run_step(&steps[i], bufs, t);
+        if (rc != MC_OK && failed) *failed = i;
+    }
+    if (adapt) {
+        mc_threads_set_serial(t, 0);
+        double *smooth = &stats->seconds[serial], took = now_s() - start;
+        *smooth = *smooth == 0.0 ? took : (1.0 - SMOOTH) * *smooth + SMOOTH * took;
+    }
+    return rc;
 }

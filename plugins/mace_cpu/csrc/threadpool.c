@@ -79,6 +79,7 @@ struct mc_threads {
     unsigned tag;
     long spin_ns;
     int serial_left, backoff, idle; /* adaptive fallback to serial (caller's thread only) */
+    int forced_serial;              /* mc_threads_set_serial: every job on the caller */
     ws_set *ws;
     int *tids;                /* kernel thread id of each worker (0 for the caller) */
     atomic_int started;       /* workers that have pinned themselves and run */
@@ -358,6 +359,10 @@ static void caller_follow(const mc_threads *t) {
 }
 #endif
 
+void mc_threads_set_serial(mc_threads *t, int on) {
+    if (t) t->forced_serial = on;
+}
+
 void mc_op_begin(mc_threads *t) {
     if (!t) return;
     pthread_mutex_lock(&t->op_mu);
@@ -390,7 +395,8 @@ static void adapt(mc_threads *t, int woke, long ntasks, long mine, long work, lo
 
 void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *ctx) {
     if (ntasks <= 0) return;
-    int serial = !t || t->n == 1 || threads <= 1 || ntasks == 1 || ntasks > MAX_TASKS;
+    int serial = !t || t->n == 1 || threads <= 1 || ntasks == 1 || ntasks > MAX_TASKS ||
+                 t->forced_serial;
     if (!serial && t->serial_left > 0) {
         t->serial_left--;
         serial = 1;

@@ -177,5 +177,24 @@ def test_a_failing_step_is_reported_with_its_index():
     steps[0].kind, steps[0].code = lib.MC_STEP_UNARY, 1  # ReLU
     steps[1].kind = 99
     failed = ffi.new("int *", -1)
-    assert lib.mc_steps_run(steps, 2, bufs, ffi.NULL, failed) == lib.MC_ERR_ARG
+    assert lib.mc_steps_run(steps, 2, bufs, ffi.NULL, ffi.NULL, failed) == lib.MC_ERR_ARG
     assert failed[0] == 1
+
+
+def test_step_lists_time_runs_with_and_without_the_workers():
+    """On a pool of two, the first run uses the workers and the second the caller alone (to
+    time both; later runs take the faster): both give the per-op outputs. One thread: no
+    timing at all."""
+    graph = mobilenet_like(seed=5)
+    feeds = {"x": randn(np.random.default_rng(5), 1, 3, 32, 32)}
+    for threads, timed in ((2, True), (1, False)):
+        session = Model(graph).session(["cpu", "reference"], cpu_threads=threads)
+        runner = fused_units(session)[0].runner
+        stats = [seg for seg in runner.segments if seg[0] == "c"][0][4]
+        outputs = [{k: v.copy() for k, v in session.run(feeds).items()} for _ in range(3)]
+        assert (stats.seconds[0] > 0 and stats.seconds[1] > 0) == timed
+        assert (stats.runs > 0) == timed
+        session.fuse_enabled = False
+        per_op = session.run(feeds)
+        for out in outputs:
+            assert_same(out, per_op)

@@ -178,9 +178,9 @@ def _runner(run: FusedRun, program: _Program) -> Callable[[Sequence[Any]], Seque
     outs = [(program.where[name], program.shape(name)) for name in run.outputs]
     segments = []  # C segments with a pointer to their first step
     for kind, *rest in program.segments:
-        if kind == "c":
+        if kind == "c":  # stats: run with or without the workers (csrc/steps.c)
             first, count, nodes = rest
-            rest = [c_steps + first, count, nodes]
+            rest = [c_steps + first, count, nodes, ffi.new("mc_steps_stats *")]
         segments.append((kind, *rest))
     ptr, steps_run, failed = ffi.from_buffer, lib.mc_steps_run, ffi.new("int *")
     pool = pool_for(run.options)
@@ -204,8 +204,8 @@ def _runner(run: FusedRun, program: _Program) -> Callable[[Sequence[Any]], Seque
             bufs[k] = held[-1]
         for kind, *seg in segments:
             if kind == "c":
-                first, count, nodes = seg
-                status = steps_run(first, count, bufs, pool.ptr, failed)
+                first, count, nodes, stats = seg
+                status = steps_run(first, count, bufs, pool.ptr, stats, failed)
                 if status:
                     check(status, nodes[failed[0]])
                 continue
@@ -226,6 +226,7 @@ def _runner(run: FusedRun, program: _Program) -> Callable[[Sequence[Any]], Seque
     # the step list and what it points into: plans, slots, constants (c_steps + first
     # does not keep c_steps alive)
     run_fused.keep = (program, run.runners)  # type: ignore[attr-defined]
+    run_fused.segments = segments  # type: ignore[attr-defined]
     run_fused.info = {"ops": len(run.nodes), "native_steps": program.count,  # type: ignore
                       "python_ops": sum(1 for s in segments if s[0] == "py")}
     return run_fused
