@@ -10,8 +10,9 @@
  * built, graph inputs and per-run outputs set before each call.
  *
  * With stats, a list on a pool of several threads also picks, run by run, whether its jobs
- * use the workers or the caller alone: it keeps the smoothed time of its runs either way
- * and runs the faster, trying the other every PROBE_EVERY runs. Workers may be slow in
+ * use the workers or the caller alone: it keeps the time of its runs either way (smoothed
+ * for the way it runs, the latest for the other) and runs the faster, trying the other
+ * every PROBE_EVERY runs. Workers may be slow in
  * ways no single job shows: a virtual CPU whose host core is busy, or the OS placing both
  * threads on one core; there a serial run beats a parallel one (results are the same
  * either way: jobs split along outputs only).
@@ -20,7 +21,7 @@
 
 #include "internal.h"
 
-#define PROBE_EVERY 32
+#define PROBE_EVERY 16
 #define SMOOTH 0.25 /* weight of the newest run in the smoothed times */
 
 static const float *in_buf(float *const *bufs, int index) {
@@ -62,13 +63,13 @@ static double now_s(void) {
 int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
                  mc_steps_stats *stats, int *failed) {
     const int adapt = stats && mc_threads_n(t) > 1;
-    int serial = 0;
+    int serial = 0, probe = 0;
     double start = 0.0;
     if (adapt) {
         const int faster = stats->seconds[1] > 0.0 && stats->seconds[1] < stats->seconds[0];
-        serial = stats->seconds[0] == 0.0 ? 0
-                 : stats->seconds[1] == 0.0 ? 1
-                 : ++stats->runs % PROBE_EVERY == 0 ? !faster : faster;
+        probe = ++stats->runs % PROBE_EVERY == 0;
+        serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
+                                                : probe ? !faster : faster;
         mc_threads_set_serial(t, serial);
         start = now_s();
     }
@@ -80,7 +81,7 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
     if (adapt) {
         mc_threads_set_serial(t, 0);
         double *smooth = &stats->seconds[serial], took = now_s() - start;
-        *smooth = *smooth == 0.0 ? took : (1.0 - SMOOTH) * *smooth + SMOOTH * took;
+        *smooth = *smooth == 0.0 || probe ? took : (1.0 - SMOOTH) * *smooth + SMOOTH * took;
     }
     return rc;
 }
