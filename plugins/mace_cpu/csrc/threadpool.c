@@ -10,7 +10,10 @@
  * Waiting: after a job, workers spin for a bounded time (SPIN_NS_DEFAULT, or
  * $MACE_CPU_SPIN_US; ops of a model follow each other within microseconds), then sleep on a
  * futex (a condition variable off Linux); the caller wakes them only when some sleep. The
- * caller waits for the last claimed tasks the same way (spin, then futex). Small jobs run
+ * caller waits for the last claimed tasks the same way (spin, then futex). Both spins yield
+ * the CPU now and then: when the OS has put a worker on the caller's CPU (it happens on
+ * busy virtual machines), a spinning thread would otherwise hold off the one it waits for
+ * until its time slice ends. Small jobs run
  * on the caller alone: mc_threads_for() says how many threads a job's work is worth (less
  * work is worth a spinning worker than a sleeping one, which takes microseconds to wake).
  * When the caller had to wait much longer for a worker than the work took (the worker was
@@ -199,6 +202,7 @@ static void *worker_main(void *raw) {
         for (int i = 0; atomic_load(&t->generation) == seen; i++) {
             cpu_relax();
             if ((i & 63) != 63) continue;
+            sched_yield(); /* a thread sharing this CPU (the caller?) runs first */
             long now = now_ns();
             if (!deadline) deadline = now + t->spin_ns;
             if (now < deadline) continue;
@@ -419,7 +423,9 @@ void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *c
     if (atomic_load(&t->pending) > 0) {
         for (int i = 0; atomic_load(&t->pending) > 0; i++) {
             cpu_relax();
-            if ((i & 63) == 63 && now_ns() - mine > WAIT_SPIN_NS) break;
+            if ((i & 63) != 63) continue;
+            sched_yield(); /* a worker sharing this CPU finishes its task */
+            if (now_ns() - mine > WAIT_SPIN_NS) break;
         }
         atomic_store(&t->caller_sleeping, 1);
         for (int p; (p = atomic_load(&t->pending)) > 0;) sleep_while(t, &t->pending, p);
