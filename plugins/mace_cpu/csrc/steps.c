@@ -23,6 +23,7 @@
 
 #define PROBE_EVERY 16
 #define SMOOTH 0.25 /* weight of the newest run in the smoothed times */
+#define SERIAL_MARGIN 0.9 /* serial runs only when 10% faster: noise rarely flips it */
 
 static const float *in_buf(float *const *bufs, int index) {
     return index >= 0 ? bufs[index] : NULL;
@@ -66,7 +67,8 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
     int serial = 0, probe = 0;
     double start = 0.0;
     if (adapt) {
-        const int faster = stats->seconds[1] > 0.0 && stats->seconds[1] < stats->seconds[0];
+        const int faster = stats->seconds[1] > 0.0 &&
+                           stats->seconds[1] < SERIAL_MARGIN * stats->seconds[0];
         probe = ++stats->runs % PROBE_EVERY == 0;
         serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
                                                 : probe ? !faster : faster;
