@@ -73,6 +73,7 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
                                                 : probe ? !faster : faster;
         mc_threads_set_serial(t, serial);
+        if (!serial) mc_threads_spread(t);
         start = now_s();
     }
     int rc = MC_OK;

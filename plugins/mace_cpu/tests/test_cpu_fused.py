@@ -4,8 +4,12 @@ ops without a native step; profiling still times every op."""
 
 from __future__ import annotations
 
+import gc
+import os
+
 import attrs
 import numpy as np
+import pytest
 from mace_core.dtypes import DType
 from mace_core.ir import Graph, Node, TensorDesc
 from mace_core.registry import default_registry
@@ -14,6 +18,7 @@ from mace_core.shape_inference import infer_shapes
 from test_cpu_model import mobilenet_like
 
 import mace_cpu
+from mace_cpu.threads import pool_for
 
 from cpu_helpers import assert_rel_close, randn
 
@@ -198,3 +203,18 @@ def test_step_lists_time_runs_with_and_without_the_workers():
         per_op = session.run(feeds)
         for out in outputs:
             assert_same(out, per_op)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs to keep a worker off the caller's")
+def test_parallel_runs_keep_the_workers_off_the_callers_cpu():
+    allowed = os.sched_getaffinity(0)
+    session = Model(mobilenet_like(seed=6)).session(["cpu", "reference"], cpu_threads=2)
+    feeds = {"x": randn(np.random.default_rng(6), 1, 3, 32, 32)}
+    session.run(feeds)  # the first run of a step list uses the workers
+    ffi, lib = mace_cpu.load()
+    pool = pool_for(session.options)
+    worker = os.sched_getaffinity(lib.mc_threads_worker_tid(pool.ptr, 1))
+    assert worker < allowed and len(worker) == len(allowed) - 1
+    del session, pool
+    gc.collect()  # the pool goes: later tests get a fresh one
