@@ -33,7 +33,11 @@ class Device(Protocol):
     Optional methods, used when present:
       ``to_host(value) -> np.ndarray``  bring a device-resident value (one a kernel of this
                                        device returned) to host memory for another device;
-      ``synchronize()``                wait for queued work, so profiled times are real.
+      ``synchronize()``                wait for queued work, so profiled times are real;
+      ``fuse(run: FusedRun) -> runner | None``  run a partition's ops as one unit (e.g. one
+                                       native call over a prebuilt step list) instead of one
+                                       Python call per op; None: the session runs them op
+                                       by op. The session uses it when not profiling.
     """
 
     name: str
@@ -50,6 +54,22 @@ PrepareFn = Callable[
     Callable[[Sequence[np.ndarray]], Sequence[Any]],
 ]
 Predicate = Callable[[Node, Graph], bool]
+
+
+@attrs.frozen
+class FusedRun:
+    """A partition (consecutive steps on one device) the session offers to ``Device.fuse``.
+
+    The returned runner takes the values of ``inputs`` (in order) and returns the values of
+    ``outputs`` (in order), computing what the ``runners`` would in sequence.
+    """
+
+    nodes: tuple[Node, ...]
+    runners: tuple[Callable[[Sequence[Any]], Sequence[Any]], ...]  # the nodes' prepared ones
+    inputs: tuple[str, ...]  # tensors read from outside the partition (constants excluded)
+    outputs: tuple[str, ...]  # tensors produced here and read later, or graph outputs
+    graph: Graph
+    options: dict[str, Any]  # the session options the runners were prepared with
 
 
 @attrs.frozen

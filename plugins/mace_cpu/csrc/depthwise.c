@@ -3,7 +3,7 @@
  * The plan (made with the conv's) picks per geometry:
  *   3x3 rows  3x3, dilation 1, equal strides 1 or 2 on planes at least 16 wide (and any
  *             stride-2 one): each output row from three input rows (on x86 hand-written in
- *             depthwise_x86.c: AVX-512 strides 1 and 2, AVX2 stride 1; elsewhere the
+ *             depthwise_x86.c for AVX-512 and AVX2, two output rows per pass; elsewhere the
  *             portable loops of depthwise_body.h)
  *   flat      stride 1, output as wide as the input (AVX-512 / AVX2): the whole plane as
  *             one run of vectors, taps read in place under a per-op mask table
@@ -192,11 +192,13 @@ int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, con
         fast = dw3x3_plane_avx2;
         general = dw_plane_avx2;
         fast_s1 = mc_dw3x3s1_avx2;
+        fast_s2 = mc_dw3x3s2_avx2;
     } else if (isa == MC_ISA_AVX512) {
         fast = dw3x3_plane_avx512;
         general = dw_plane_avx512;
         fast_s1 = mc_dw3x3s1_avx512;
-        fast_s2 = mc_dw3x3s2_avx512;
+        /* rows of up to 8 outputs fill the AVX2 kernel's vectors, half the AVX-512 one's */
+        fast_s2 = p->ow <= 8 ? mc_dw3x3s2_avx2 : mc_dw3x3s2_avx512;
     }
 #else
     (void)isa;

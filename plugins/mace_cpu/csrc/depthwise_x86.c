@@ -1,4 +1,4 @@
-/* AVX-512 and AVX2 depthwise 3x3, dilation 1, on one plane (stride 1; AVX-512 also 2).
+/* AVX-512 and AVX2 depthwise 3x3, dilation 1, on one plane (strides 1 and 2).
  *
  * Two output rows per pass share the four input rows they read (12 loads for 18 FMAs per
  * vector of outputs). Masked loads read only taps inside the image, so the padding needs
@@ -64,57 +64,86 @@ MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
     }
 }
 
-/* Stride 2: per input row, two pairs of loads (from 2*ox - pl and 2 floats further) and
- * three in-lane shuffles give the even taps (kx = 0, 2) and the odd one (kx = 1), in the
- * lane order [2L, 2L+1, 8+2L, 9+2L] per 128-bit lane L (one cheap shuffle each instead of
- * a two-source permute); one permute restores the order before the store. */
+/* Stride 2: output column ox reads input columns 2*ox - pl + kx. Per input row and vector of
+ * 16 outputs, two loads (32 columns from 2*ox0 - pl) split by two-source permutes into the
+ * even columns (tap kx = 0) and the odd ones (kx = 1); tap 2 is the even vector moved one
+ * lane down with the next even column (one masked single-lane load) shifted in. Two output
+ * rows per pass share their middle input row (five rows for two outputs): 30 loads and
+ * permutes and 18 FMAs per pair of output vectors. */
+typedef struct {
+    __m512 k[9], bias, lo, hi;
+    __m512i even, odd;
+} s2_consts;
+
+/* The three tap vectors of one input row `r` (already offset to column 32 * v - pl). */
+MC_TARGET_AVX512 static inline void s2_taps(const s2_consts *c, const float *r,
+                                            const __mmask16 *m, __m512 *t0, __m512 *t1,
+                                            __m512 *t2) {
+    __m512 a = _mm512_maskz_loadu_ps(m[0], r);
+    __m512 b = _mm512_maskz_loadu_ps(m[1], r + 16);
+    __m512 next = _mm512_maskz_loadu_ps(m[2], r + 32);
+    *t0 = _mm512_permutex2var_ps(a, c->even, b);
+    *t1 = _mm512_permutex2var_ps(a, c->odd, b);
+    *t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next),
+                                                  _mm512_castps_si512(*t0), 1));
+}
+
+/* One pass: `rows` input rows (5: two output rows, 3: one) into y0 (and y1). */
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+s2_pass(const s2_consts *c, const float *const *rows, const int nrows, int nvec,
+        __mmask16 (*mask)[4], float *y0, float *y1) {
+    for (int v = 0; v < nvec; v++) {
+        __m512 a0 = c->bias, a1 = c->bias;
+        for (int t = 0; t < nrows; t++) {
+            __m512 e, o, n;
+            s2_taps(c, rows[t] + 32 * v, mask[v], &e, &o, &n);
+            if (t < 3) {
+                a0 = _mm512_fmadd_ps(c->k[3 * t], e, a0);
+                a0 = _mm512_fmadd_ps(c->k[3 * t + 1], o, a0);
+                a0 = _mm512_fmadd_ps(c->k[3 * t + 2], n, a0);
+            }
+            if (t >= 2) {
+                a1 = _mm512_fmadd_ps(c->k[3 * t - 6], e, a1);
+                a1 = _mm512_fmadd_ps(c->k[3 * t - 5], o, a1);
+                a1 = _mm512_fmadd_ps(c->k[3 * t - 4], n, a1);
+            }
+        }
+        a0 = _mm512_min_ps(c->hi, _mm512_max_ps(c->lo, a0));
+        _mm512_mask_storeu_ps(y0 + 16 * v, mask[v][3], a0);
+        if (nrows == 5) {
+            a1 = _mm512_min_ps(c->hi, _mm512_max_ps(c->lo, a1));
+            _mm512_mask_storeu_ps(y1 + 16 * v, mask[v][3], a1);
+        }
+    }
+}
+
 MC_TARGET_AVX512 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x,
                                         const float *k, float bias, float *y,
                                         const float *zero, float lo, float hi) {
     const int w = p->w, ow = p->ow, pl = p->pl, nvec = MC_CEIL_DIV(ow, 16);
-    __mmask16 mask[MC_DW_MAX_OW / 16][5]; /* per output vector: 4 loads, store */
+    __mmask16 mask[MC_DW_MAX_OW / 16][4]; /* per output vector: 3 loads, store */
     for (int v = 0; v < nvec; v++) {
-        const int base = 2 * v * 16 - pl; /* input columns base + off + l inside [0, w) */
-        static const int off[4] = {0, 16, 2, 18};
-        for (int i = 0; i < 4; i++)
-            mask[v][i] = (__mmask16)lane_range(-base - off[i], w - base - off[i], 16);
-        mask[v][4] = (__mmask16)lane_range(0, ow - v * 16, 16);
+        const int base = 32 * v - pl; /* input columns base + off + l inside [0, w) */
+        mask[v][0] = (__mmask16)lane_range(-base, w - base, 16);
+        mask[v][1] = (__mmask16)lane_range(-base - 16, w - base - 16, 16);
+        mask[v][2] = (__mmask16)lane_range(-base - 32, w - base - 32, 1);
+        mask[v][3] = (__mmask16)lane_range(0, ow - v * 16, 16);
     }
-    const __m512i order = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14,
-                                            15);
-    __m512 kv[9];
-    for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
-    const __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo),
-                 vhi = _mm512_set1_ps(hi);
-    for (int oy = 0; oy < p->oh; oy++) {
-        float *yr = y + (long)oy * ow;
-        const float *rows[3];
-        for (int t = 0; t < 3; t++) rows[t] = row_or_zero(p, x, 2 * oy - p->pt + t, zero) - pl;
-        /* two output vectors at a time, one partial sum per kernel row: six independent
-         * FMA chains instead of one chain of nine */
-        for (int v0 = 0; v0 < nvec; v0 += 2) {
-            const int nv = nvec - v0 >= 2 ? 2 : 1;
-            __m512 acc[2][3];
-            for (int v = 0; v < nv; v++) {
-                const __mmask16 *m = mask[v0 + v];
-                for (int t = 0; t < 3; t++) {
-                    const float *r = rows[t] + 32 * (v0 + v);
-                    __m512 a0 = _mm512_maskz_loadu_ps(m[0], r);
-                    __m512 a1 = _mm512_maskz_loadu_ps(m[1], r + 16);
-                    __m512 b0 = _mm512_maskz_loadu_ps(m[2], r + 2);
-                    __m512 b1 = _mm512_maskz_loadu_ps(m[3], r + 18);
-                    __m512 s = _mm512_mul_ps(kv[3 * t], _mm512_shuffle_ps(a0, a1, 0x88));
-                    s = _mm512_fmadd_ps(kv[3 * t + 1], _mm512_shuffle_ps(a0, a1, 0xdd), s);
-                    acc[v][t] = _mm512_fmadd_ps(kv[3 * t + 2], _mm512_shuffle_ps(b0, b1, 0x88), s);
-                }
-            }
-            for (int v = 0; v < nv; v++) {
-                __m512 sum = _mm512_add_ps(_mm512_add_ps(vb, acc[v][0]),
-                                           _mm512_add_ps(acc[v][1], acc[v][2]));
-                sum = _mm512_permutexvar_ps(order, _mm512_min_ps(vhi, _mm512_max_ps(vlo, sum)));
-                _mm512_mask_storeu_ps(yr + 16 * (v0 + v), mask[v0 + v][4], sum);
-            }
-        }
+    s2_consts c;
+    for (int i = 0; i < 9; i++) c.k[i] = _mm512_set1_ps(k[i]);
+    c.bias = _mm512_set1_ps(bias);
+    c.lo = _mm512_set1_ps(lo);
+    c.hi = _mm512_set1_ps(hi);
+    c.even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    c.odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int oy = 0; oy < p->oh; oy += 2) {
+        const float *rows[5];
+        for (int t = 0; t < 5; t++) rows[t] = row_or_zero(p, x, 2 * oy - p->pt + t, zero) - pl;
+        float *y0 = y + (long)oy * ow;
+        if (oy + 1 < p->oh)
+            s2_pass(&c, rows, 5, nvec, mask, y0, y0 + ow);
+        else
+            s2_pass(&c, rows, 3, nvec, mask, y0, NULL);
     }
 }
 
@@ -160,6 +189,69 @@ MC_TARGET_AVX2 void mc_dw3x3s1_avx2(const mc_conv_params *p, const float *x, con
                 _mm256_maskstore_ps(y1 + ox, mask[v][3], a1);
             }
         }
+    }
+}
+/* Stride 2 on AVX2: per input row and vector of 8 outputs, loads of columns 2*ox0 - pl
+ * (+8) and 2*ox0 - pl + 2 (+8), in-lane shuffles for the even taps (kx = 0, 2) and the odd
+ * one (kx = 1) in the lane order [0, 1, 4, 5, 2, 3, 6, 7] of the outputs, which one
+ * permute restores before the store; two output rows per pass share their middle row. */
+MC_TARGET_AVX2 static inline __attribute__((always_inline)) void
+s2_pass_avx2(const float *const *rows, const int nrows, int nvec, __m256i (*mask)[5],
+             const __m256 *kv, __m256 vb, __m256 vlo, __m256 vhi, float *y0, float *y1) {
+    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    for (int v = 0; v < nvec; v++) {
+        __m256 a0 = vb, a1 = vb;
+        for (int t = 0; t < nrows; t++) {
+            const float *r = rows[t] + 16 * v;
+            __m256 a = _mm256_maskload_ps(r, mask[v][0]);
+            __m256 b = _mm256_maskload_ps(r + 8, mask[v][1]);
+            __m256 c = _mm256_maskload_ps(r + 2, mask[v][2]);
+            __m256 d = _mm256_maskload_ps(r + 10, mask[v][3]);
+            __m256 e = _mm256_shuffle_ps(a, b, 0x88), o = _mm256_shuffle_ps(a, b, 0xdd);
+            __m256 n = _mm256_shuffle_ps(c, d, 0x88);
+            if (t < 3) {
+                a0 = _mm256_fmadd_ps(kv[3 * t], e, a0);
+                a0 = _mm256_fmadd_ps(kv[3 * t + 1], o, a0);
+                a0 = _mm256_fmadd_ps(kv[3 * t + 2], n, a0);
+            }
+            if (t >= 2) {
+                a1 = _mm256_fmadd_ps(kv[3 * t - 6], e, a1);
+                a1 = _mm256_fmadd_ps(kv[3 * t - 5], o, a1);
+                a1 = _mm256_fmadd_ps(kv[3 * t - 4], n, a1);
+            }
+        }
+        a0 = _mm256_permutevar8x32_ps(_mm256_min_ps(vhi, _mm256_max_ps(vlo, a0)), order);
+        _mm256_maskstore_ps(y0 + 8 * v, mask[v][4], a0);
+        if (nrows == 5) {
+            a1 = _mm256_permutevar8x32_ps(_mm256_min_ps(vhi, _mm256_max_ps(vlo, a1)), order);
+            _mm256_maskstore_ps(y1 + 8 * v, mask[v][4], a1);
+        }
+    }
+}
+
+MC_TARGET_AVX2 void mc_dw3x3s2_avx2(const mc_conv_params *p, const float *x, const float *k,
+                                    float bias, float *y, const float *zero, float lo,
+                                    float hi) {
+    const int w = p->w, ow = p->ow, pl = p->pl, nvec = MC_CEIL_DIV(ow, 8);
+    __m256i mask[MC_DW_MAX_OW / 8][5]; /* per output vector: 4 loads, store */
+    for (int v = 0; v < nvec; v++) {
+        const int base = 16 * v - pl; /* input columns base + off + l inside [0, w) */
+        static const int off[4] = {0, 8, 2, 10};
+        for (int i = 0; i < 4; i++) mask[v][i] = lane_mask8(-base - off[i], w - base - off[i]);
+        mask[v][4] = lane_mask8(0, ow - v * 8);
+    }
+    __m256 kv[9];
+    for (int i = 0; i < 9; i++) kv[i] = _mm256_set1_ps(k[i]);
+    const __m256 vb = _mm256_set1_ps(bias), vlo = _mm256_set1_ps(lo),
+                 vhi = _mm256_set1_ps(hi);
+    for (int oy = 0; oy < p->oh; oy += 2) {
+        const float *rows[5];
+        for (int t = 0; t < 5; t++) rows[t] = row_or_zero(p, x, 2 * oy - p->pt + t, zero) - pl;
+        float *y0 = y + (long)oy * ow;
+        if (oy + 1 < p->oh)
+            s2_pass_avx2(rows, 5, nvec, mask, kv, vb, vlo, vhi, y0, y0 + ow);
+        else
+            s2_pass_avx2(rows, 3, nvec, mask, kv, vb, vlo, vhi, y0, NULL);
     }
 }
 #endif

@@ -196,6 +196,7 @@ typedef struct {
     float *y;
     mc_threads *t;
     int failed;
+    int row_parts; /* tasks per range of slivers, each over its share of the row tiles */
 } skinny_job;
 
 /* Slivers [s0, s1): per K block of SK_KC steps (whose B block then serves every row tile
@@ -203,11 +204,16 @@ typedef struct {
  * partial sums kept in scratch between blocks. */
 static void skinny_task(void *raw, long task, int tid) {
     skinny_job *j = raw;
-    const int s0 = (int)task * j->per_task;
+    const int parts = MC_MAX(1, j->row_parts), part_i = (int)(task % parts);
+    const int s0 = (int)(task / parts) * j->per_task;
     const int s1 = MC_MIN(MC_CEIL_DIV(j->n, SK_NR), s0 + j->per_task);
     const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
+    const int tiles = MC_CEIL_DIV(j->m, 8); /* this task's row tiles: [tl0, tl1) */
+    const int tl0 = (int)((long)tiles * part_i / parts);
+    const int tl1 = (int)((long)tiles * (part_i + 1) / parts);
+    const int r0 = 8 * tl0, r1 = MC_MIN(j->m, 8 * tl1);
 #ifdef MC_X86
-    const int tiles = MC_CEIL_DIV(j->m, 8), blocks = MC_CEIL_DIV(j->k, SK_KC);
+    const int blocks = MC_CEIL_DIV(j->k, SK_KC);
     float *part = blocks > 1 ? mc_ws_get(j->t, tid, MC_WS_TMP, sizeof(float) * 256 * tiles)
                              : NULL;
     if (blocks > 1 && !part) {
@@ -233,9 +239,9 @@ static void skinny_task(void *raw, long task, int tid) {
                 ta.next = j->b + next;
             }
             ta.next_rows = s + 1 < s1 || k0 + ta.k < j->k ? SK_KC : 0;
-            ta.tiles = tiles;
-            for (int i = 0, tl = 0; i < j->m; i += 8, tl++) {
-                ta.tile_index = tl;
+            ta.tiles = tl1 - tl0;
+            for (int tl = tl0, i = r0; tl < tl1; tl++, i += 8) {
+                ta.tile_index = tl - tl0;
                 ta.rows = MC_MIN(8, j->m - i);
                 ta.a = j->a + i * j->a_sr + (long)k0 * j->a_sk;
                 ta.y = j->y + i * j->y_sr + c0 * j->y_sc;
@@ -249,13 +255,18 @@ static void skinny_task(void *raw, long task, int tid) {
     (void)tid;
 #endif
     if (!clamp && j->act.kind != MC_ACT_NONE) {
-        if (j->y_sr == 1) { /* transposed: columns s0.. are contiguous runs of m */
-            long first = (long)s0 * SK_NR, last = MC_MIN(j->n, (long)s1 * SK_NR);
+        long first = (long)s0 * SK_NR, last = MC_MIN(j->n, (long)s1 * SK_NR);
+        if (j->y_sr == 1 && parts == 1) { /* transposed: columns s0.. are contiguous runs */
             if (last > first)
                 mc_act_apply(&j->act, j->isa, j->y + first * j->y_sc, j->y + first * j->y_sc,
                              (last - first - 1) * j->y_sc + j->m);
+        } else if (j->y_sr == 1) { /* rows r0..r1 of each column */
+            for (long c = first; c < last; c++) {
+                float *col = j->y + c * j->y_sc + r0;
+                mc_act_apply(&j->act, j->isa, col, col, r1 - r0);
+            }
         } else {
-            for (int i = 0; i < j->m; i++) {
+            for (int i = r0; i < r1; i++) {
                 float *row = j->y + i * j->y_sr + (long)s0 * SK_NR;
                 long count = MC_MIN(j->n, (long)s1 * SK_NR) - (long)s0 * SK_NR;
                 if (count > 0) mc_act_apply(&j->act, j->isa, row, row, count);
@@ -274,7 +285,11 @@ static int skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *
     int threads = mc_threads_for(t, 2.0 * MC_ROUND_UP(m, 8) * (double)slivers * SK_NR * k *
                                         MC_NS_PER_GEMM_FLOP);
     j.per_task = threads > 1 ? MC_MAX(1, slivers / (3 * threads)) : slivers;
-    mc_parallel(t, threads, MC_CEIL_DIV(slivers, j.per_task), skinny_task, &j);
+    /* few slivers (3 for 96 output channels): split the rows too, or 2 threads get 2:1 */
+    const int ranges = MC_CEIL_DIV(slivers, j.per_task);
+    j.row_parts = MC_MAX(1, MC_MIN(MC_CEIL_DIV(m, 8), MC_CEIL_DIV(3 * threads, ranges)));
+    if (threads <= 1) j.row_parts = 1;
+    mc_parallel(t, threads, (long)ranges * j.row_parts, skinny_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
 

@@ -109,6 +109,11 @@ int mc_threads_for(mc_threads *t, double work_ns);
 #define MC_NS_PER_GEMM_FLOP (1.0 / 150.0)
 #define MC_NS_PER_DIRECT_FLOP (1.0 / 40.0)
 #define MC_NS_PER_BYTE (1.0 / 20.0)
+/* Runs every job of the pool on the caller while `on` (the step lists' serial runs). */
+void mc_threads_set_serial(mc_threads *t, int on);
+/* A pool without a CPU policy: its workers may run on the caller's CPUs but the one the
+ * caller is on now (re-done when the caller has moved; nothing when it has one CPU). */
+void mc_threads_spread(mc_threads *t);
 /* Serialises ops on one pool (they share its workspace). Both accept NULL. */
 void mc_op_begin(mc_threads *t);
 void mc_op_end(mc_threads *t);
@@ -145,6 +150,8 @@ void mc_dw3x3s1_avx2(const mc_conv_params *p, const float *x, const float *k, fl
                      float *y, const float *zero, float lo, float hi);
 void mc_dw3x3s2_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
                        float *y, const float *zero, float lo, float hi);
+void mc_dw3x3s2_avx2(const mc_conv_params *p, const float *x, const float *k, float bias,
+                     float *y, const float *zero, float lo, float hi);
 #endif
 
 /* Flat depthwise loops (depthwise_grid.c): any kernel of up to MC_DW_GRID_TAPS taps and any

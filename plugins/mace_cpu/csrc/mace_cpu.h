@@ -252,4 +252,35 @@ int mc_f16_arith_supported(int isa);     /* 1: isa is neon and this CPU has asim
 int mc_conv_use_f16_arith(mc_conv *plan);
 int mc_gemm_use_f16_arith(mc_gemm *plan);
 
+/* -- step lists: a run of prepared ops in one call (steps.c) ------------------------------
+ * Step i reads buffers bufs[in[0..2]] (index -1: NULL) and writes bufs[out]; the plans and
+ * parameters it points to must outlive the list. */
+enum mc_step_kind { MC_STEP_CONV = 0, MC_STEP_CONVT = 1, MC_STEP_GEMM = 2, MC_STEP_BINARY = 3,
+                    MC_STEP_UNARY = 4, MC_STEP_GAP = 5, MC_STEP_POOL = 6 };
+
+typedef struct {
+    int kind;                /* mc_step_kind */
+    const void *op;          /* CONV, CONVT, GEMM: the plan; POOL: its mc_pool_params */
+    int isa;                 /* BINARY, UNARY, GAP, POOL */
+    int code;                /* BINARY: mc_binop; UNARY: mc_act_kind or mc_unary_kind */
+    long outer, mid, inner;  /* BINARY: its view; UNARY: size (outer); GAP: planes, size */
+    int swap, act;           /* BINARY */
+    float act_a, act_b;      /* BINARY: the activation's; UNARY: its a, b */
+    int in[3];               /* CONV...: x; GEMM: a, b, bias; BINARY: the full, small operand */
+    int out;
+} mc_step;
+
+/* What a step list learns about its pool: the smoothed seconds of its runs with the workers
+ * ([0]) and on the caller alone ([1]); zeros to start. */
+typedef struct {
+    double seconds[2];
+    long runs;
+} mc_steps_stats;
+
+/* Runs steps[0..count) in order; on an error returns its status with *failed set to the
+ * step that failed. stats (or NULL): run with the workers or without, whichever has been
+ * faster (steps.c). */
+int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
+                 mc_steps_stats *stats, int *failed);
+
 #endif

@@ -10,7 +10,12 @@
  * Waiting: after a job, workers spin for a bounded time (SPIN_NS_DEFAULT, or
  * $MACE_CPU_SPIN_US; ops of a model follow each other within microseconds), then sleep on a
  * futex (a condition variable off Linux); the caller wakes them only when some sleep. The
- * caller waits for the last claimed tasks the same way (spin, then futex). Small jobs run
+ * caller waits for the last claimed tasks the same way (spin, then futex). Both spins yield
+ * the CPU now and then: when the OS has put a worker on the caller's CPU (it happens on
+ * busy virtual machines), a spinning thread would otherwise hold off the one it waits for
+ * until its time slice ends. And while a step list runs in parallel, the workers of a pool
+ * without a CPU policy keep off the caller's CPU (mc_threads_spread): a busy thread the OS
+ * stacked there is never moved back (it stays cache-hot). Small jobs run
  * on the caller alone: mc_threads_for() says how many threads a job's work is worth (less
  * work is worth a spinning worker than a sleeping one, which takes microseconds to wake).
  * When the caller had to wait much longer for a worker than the work took (the worker was
@@ -51,7 +56,7 @@
 #include "internal.h"
 
 #define SPIN_NS_DEFAULT 10000L  /* workers: spin this long for the next job, then sleep */
-#define WAIT_SPIN_NS 50000L     /* caller: spin this long for claimed tasks, then sleep */
+#define WAIT_SPIN_NS 500000L    /* caller: spin this long for claimed tasks, then sleep */
 #define GRAIN_NS 8000.0        /* work per thread worth waking a sleeping worker for */
 #define GRAIN_AWAKE_NS 2500.0   /* work per thread worth handing to spinning workers */
 #define MAX_TASKS ((1L << 20) - 1)
@@ -79,6 +84,8 @@ struct mc_threads {
     unsigned tag;
     long spin_ns;
     int serial_left, backoff, idle; /* adaptive fallback to serial (caller's thread only) */
+    int forced_serial;              /* mc_threads_set_serial: every job on the caller */
+    int spread_cpu;                 /* mc_threads_spread: the caller's CPU it last saw, or -1 */
     ws_set *ws;
     int *tids;                /* kernel thread id of each worker (0 for the caller) */
     atomic_int started;       /* workers that have pinned themselves and run */
@@ -198,6 +205,7 @@ static void *worker_main(void *raw) {
         for (int i = 0; atomic_load(&t->generation) == seen; i++) {
             cpu_relax();
             if ((i & 63) != 63) continue;
+            sched_yield(); /* a thread sharing this CPU (the caller?) runs first */
             long now = now_ns();
             if (!deadline) deadline = now + t->spin_ns;
             if (now < deadline) continue;
@@ -228,6 +236,7 @@ static mc_threads *create(int nthreads, const int *cpus, int ncpus, int *error) 
     *error = ENOMEM;
     if (!t) return NULL;
     t->n = nthreads;
+    t->spread_cpu = -1;
     t->spin_ns = spin_setting();
     t->backoff = BACKOFF_MIN;
     t->ws = calloc((size_t)nthreads, sizeof(ws_set));
@@ -358,6 +367,26 @@ static void caller_follow(const mc_threads *t) {
 }
 #endif
 
+void mc_threads_set_serial(mc_threads *t, int on) {
+    if (t) t->forced_serial = on;
+}
+
+void mc_threads_spread(mc_threads *t) {
+#ifdef __linux__
+    if (!t || t->n < 2 || t->pinned) return;
+    const int cpu = sched_getcpu();
+    if (cpu < 0 || cpu == t->spread_cpu) return;
+    t->spread_cpu = cpu;
+    cpu_set_t others; /* the caller's CPUs but the one it is on */
+    if (sched_getaffinity(0, sizeof others, &others) != 0 || !CPU_ISSET(cpu, &others)) return;
+    CPU_CLR(cpu, &others);
+    if (CPU_COUNT(&others) == 0) return;
+    for (int i = 1; i < t->n; i++) sched_setaffinity(t->tids[i], sizeof others, &others);
+#else
+    (void)t;
+#endif
+}
+
 void mc_op_begin(mc_threads *t) {
     if (!t) return;
     pthread_mutex_lock(&t->op_mu);
@@ -390,7 +419,8 @@ static void adapt(mc_threads *t, int woke, long ntasks, long mine, long work, lo
 
 void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *ctx) {
     if (ntasks <= 0) return;
-    int serial = !t || t->n == 1 || threads <= 1 || ntasks == 1 || ntasks > MAX_TASKS;
+    int serial = !t || t->n == 1 || threads <= 1 || ntasks == 1 || ntasks > MAX_TASKS ||
+                 t->forced_serial;
     if (!serial && t->serial_left > 0) {
         t->serial_left--;
         serial = 1;
@@ -413,7 +443,9 @@ void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *c
     if (atomic_load(&t->pending) > 0) {
         for (int i = 0; atomic_load(&t->pending) > 0; i++) {
             cpu_relax();
-            if ((i & 63) == 63 && now_ns() - mine > WAIT_SPIN_NS) break;
+            if ((i & 63) != 63) continue;
+            sched_yield(); /* a worker sharing this CPU finishes its task */
+            if (now_ns() - mine > WAIT_SPIN_NS) break;
         }
         atomic_store(&t->caller_sleeping, 1);
         for (int p; (p = atomic_load(&t->pending)) > 0;) sleep_while(t, &t->pending, p);

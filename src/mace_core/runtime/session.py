@@ -14,7 +14,8 @@ from mace_core.errors import InputError, MaceError
 from mace_core.ir import Graph
 from mace_core.memory.plan import MemoryPlan
 from mace_core.registry import Registry
-from mace_core.runtime.placement import Placement, place
+from mace_core.runtime.placement import Placed, Placement, place
+from mace_core.specs import FusedRun
 
 Runner = Callable[[Sequence[Any]], Sequence[Any]]
 
@@ -32,6 +33,20 @@ class OpProfile:
     fallback: bool
 
 
+@attrs.frozen
+class _Unit:
+    """What the run loop calls: one placed step, or a partition its device fused."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    runner: Runner
+    device: str
+    crossing: tuple[tuple[int, Callable[[Any], np.ndarray]], ...]  # inputs from elsewhere
+    step: Placed | None  # None for a fused partition
+    label: str  # names the node(s) and kernel in error messages
+    drops: tuple[str, ...] = ()  # intermediate tensors dead after this unit
+
+
 def _make_runner(step, graph: Graph, registry: Registry, options: dict[str, Any]) -> Runner:
     node, kernel = step.node, step.kernel
     attrs_ = registry.schema(node).resolve_attrs(node)
@@ -47,7 +62,13 @@ def _make_runner(step, graph: Graph, registry: Registry, options: dict[str, Any]
 
 
 class Session:
-    """Runs one model on the devices it was placed on. Build it with ``Model.session``."""
+    """Runs one model on the devices it was placed on. Build it with ``Model.session``.
+
+    Unless profiling, a partition whose device can ``fuse`` it runs as one unit (see
+    ``mace_core.specs.Device``). ``fuse_enabled = False`` runs every op through its own
+    runner, as profiling does; the session option ``fuse_partitions=False`` does not even
+    offer the partitions to their devices.
+    """
 
     def __init__(
         self,
@@ -66,47 +87,86 @@ class Session:
         self.last_profile: list[OpProfile] = []
         self._runners = [_make_runner(s, graph, registry, self.options)
                          for s in self.placement.steps]
-        self._last_use = self._compute_last_use()
-        self._crossing = self._compute_crossings()
         self._producer_device = {name: s.device for s in self.placement.steps
                                  for name in s.node.outputs}
+        self.fuse_enabled = bool(self.options.get("fuse_partitions", True))
+        self._op_units = self._with_drops([self._step_unit(i) for i in
+                                           range(len(self.placement.steps))])
+        self._fused_units = (self._with_drops(self._fuse_partitions()) if self.fuse_enabled
+                             else self._op_units)
+        self._fused_constants = self._constants_read(self._fused_units)
         self._synchronize = {name: self.registry.devices[name].synchronize
                              for name in self.placement.devices
                              if hasattr(self.registry.devices[name], "synchronize")}
         self.memory_plans: dict[str, MemoryPlan] = self._plan_memory()
 
     # -- setup ---------------------------------------------------------------------
-    def _compute_last_use(self) -> list[list[str]]:
-        """For each step, the intermediate tensors that can be dropped after it."""
+    def _step_unit(self, index: int) -> _Unit:
+        step = self.placement.steps[index]
+        node = step.node
+        return _Unit(tuple(node.inputs), tuple(node.outputs), self._runners[index],
+                     step.device, self._crossing(node.inputs, step.device), step,
+                     f"{node} failed on device {step.device!r} ({step.kernel.label})")
+
+    def _crossing(self, inputs: Sequence[str], device: str
+                  ) -> tuple[tuple[int, Callable[[Any], np.ndarray]], ...]:
+        """The positions of ``inputs`` produced on another device than ``device``
+        (transfers), with the producer's ``to_host`` (``np.asarray`` when it has none)."""
+        produced_on = self._producer_device
+        return tuple(
+            (i, getattr(self.registry.devices[produced_on[name]], "to_host", np.asarray))
+            for i, name in enumerate(inputs)
+            if name and name in produced_on and produced_on[name] != device
+        )
+
+    def _fuse_partitions(self) -> list[_Unit]:
+        """Units for the fused path: each partition its device fuses, else its steps."""
+        steps, graph = self.placement.steps, self.graph
+        last_read = {name: i for i, s in enumerate(steps) for name in s.node.inputs}
+        units: list[_Unit] = []
+        for part in self.placement.partitions:
+            fuse = getattr(self.registry.devices[part.device], "fuse", None)
+            fused = None
+            if fuse is not None and part.stop - part.start > 1:
+                nodes = tuple(s.node for s in steps[part.start:part.stop])
+                produced = {name for node in nodes for name in node.outputs if name}
+                inputs = tuple(dict.fromkeys(
+                    name for node in nodes for name in node.inputs
+                    if name and name not in produced and name not in graph.constants))
+                outputs = tuple(name for node in nodes for name in node.outputs if name and (
+                    last_read.get(name, -1) >= part.stop or name in graph.outputs))
+                runner = fuse(FusedRun(nodes, tuple(self._runners[part.start:part.stop]),
+                                       inputs, outputs, graph, self.options))
+                if runner is not None:
+                    label = (f"{nodes[0]} .. {nodes[-1]} ({len(nodes)} ops fused) failed on "
+                             f"device {part.device!r}")
+                    fused = _Unit(inputs, outputs, runner, part.device,
+                                  self._crossing(inputs, part.device), None, label)
+            units.extend([fused] if fused else
+                         [self._step_unit(i) for i in range(part.start, part.stop)])
+        return units
+
+    def _with_drops(self, units: list[_Unit]) -> list[_Unit]:
+        """The units with, for each, the intermediate tensors that can be dropped after it."""
         keep = set(self.graph.outputs) | set(self.graph.constants)
         last: dict[str, int] = {}
-        for i, step in enumerate(self.placement.steps):
-            for name in step.node.inputs:
+        for i, unit in enumerate(units):
+            for name in unit.inputs:
                 if name:
                     last[name] = i
-            for name in step.node.outputs:
+            for name in unit.outputs:
                 if name:
                     last.setdefault(name, i)
-        drops: list[list[str]] = [[] for _ in self.placement.steps]
+        drops: list[list[str]] = [[] for _ in units]
         for name, i in last.items():
             if name not in keep:
                 drops[i].append(name)
-        return drops
+        return [attrs.evolve(unit, drops=tuple(d)) for unit, d in zip(units, drops, strict=True)]
 
-    def _compute_crossings(self) -> list[list[tuple[int, Callable[[Any], np.ndarray]]]]:
-        """For each step, the inputs produced on another device (transfers): their positions
-        and the producing device's ``to_host`` (``np.asarray`` when it has none)."""
-        produced_on: dict[str, str] = {}
-        result = []
-        for step in self.placement.steps:
-            result.append([
-                (i, getattr(self.registry.devices[produced_on[name]], "to_host", np.asarray))
-                for i, name in enumerate(step.node.inputs)
-                if name in produced_on and produced_on[name] != step.device
-            ])
-            for name in step.node.outputs:
-                produced_on[name] = step.device
-        return result
+    def _constants_read(self, units: list[_Unit]) -> dict[str, Any]:
+        """The constants ``units`` (or the graph's outputs) read: what a run starts with."""
+        names = {name for unit in units for name in unit.inputs} | set(self.graph.outputs)
+        return {name: value for name, value in self.graph.constants.items() if name in names}
 
     def _plan_memory(self) -> dict[str, MemoryPlan]:
         plans: dict[str, MemoryPlan] = {}
@@ -161,42 +221,38 @@ class Session:
     def run(self, feeds: Mapping[str, Any], outputs: Sequence[str] | None = None
             ) -> dict[str, np.ndarray]:
         """Run the model on ``feeds`` (input name -> array); returns output name -> array."""
-        values: dict[str, Any] = dict(self.graph.constants)
-        for sync in self._synchronize.values() if self.profile_enabled else ():
+        timing = self.profile_enabled
+        fused = self.fuse_enabled and not timing
+        values: dict[str, Any] = dict(self._fused_constants if fused else self.graph.constants)
+        for sync in self._synchronize.values() if timing else ():
             sync()  # nothing queued before the first timed op
         values.update(self.check_inputs(feeds))
         profile: list[OpProfile] = []
-        timing = self.profile_enabled
-        steps = zip(self.placement.steps, self._runners, self._last_use, self._crossing,
-                    strict=True)
-        for step, runner, drops, crossing in steps:
-            node = step.node
-            args = [values[name] if name else None for name in node.inputs]
-            for i, to_host in crossing:  # device-resident values (GPU images...) to the host
+        for unit in self._fused_units if fused else self._op_units:
+            args = [values[name] if name else None for name in unit.inputs]
+            for i, to_host in unit.crossing:  # device-resident values (GPU images...) to host
                 if not isinstance(args[i], np.ndarray):
                     args[i] = to_host(args[i])
             start = time.perf_counter() if timing else 0.0
             try:
-                results = runner(args)
+                results = unit.runner(args)
             except MaceError:
                 raise
             except Exception as exc:
-                raise MaceError(
-                    f"{node} failed on device {step.device!r} ({step.kernel.label}): "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            for name, value in zip(node.outputs, results, strict=False):  # trailing optional
+                raise MaceError(f"{unit.label}: {type(exc).__name__}: {exc}") from exc
+            for name, value in zip(unit.outputs, results, strict=False):  # trailing optional
                 if name:
                     values[name] = value
-            if timing:
+            if timing and unit.step is not None:
+                step = unit.step
                 sync = self._synchronize.get(step.device)
                 if sync is not None:
                     sync()
                 elapsed = (time.perf_counter() - start) * 1e3
                 nbytes = sum(getattr(r, "nbytes", 0) for r in results)
-                profile.append(OpProfile(node.name, node.qualified_op, step.device,
+                profile.append(OpProfile(step.node.name, step.node.qualified_op, step.device,
                                          step.kernel.label, elapsed, nbytes, step.fallback))
-            for name in drops:
+            for name in unit.drops:
                 values.pop(name, None)
         self.last_profile = profile
         wanted = outputs or self.graph.outputs

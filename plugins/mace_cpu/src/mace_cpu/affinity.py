@@ -5,7 +5,9 @@ Cores are grouped into clusters by ``cpufreq/cpuinfo_max_freq``, else by ``cpu_c
 (arm64 device trees, some x86 hybrids), else they form one cluster. Clusters are ordered
 fastest first. Policies:
 
-``none``    no pinning (default): the OS schedules the pool's threads anywhere.
+``none``    no pinning (default): the OS schedules the pool's threads anywhere, except that
+            while a fused partition runs (mace_cpu.fused) the workers keep off the CPU the
+            calling thread is on (an OS that stacks a worker there does not move it back).
 ``big``     every cluster but the slowest (big.LITTLE 4+4: the 4 big cores; 4+3+1: the 3
             big and the prime core). With a single cluster: all of its cores.
 ``little``  the slowest cluster only (a single cluster: all of its cores).

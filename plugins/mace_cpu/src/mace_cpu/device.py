@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mace_core.ir import Layout
-from mace_core.specs import Capabilities
+from mace_core.specs import Capabilities, FusedRun
 
 from mace_cpu import native
 from mace_cpu.affinity import detect_clusters, format_cpus, policy_cpus
@@ -77,3 +79,10 @@ class CpuDevice:
             preferred_layout=Layout.NCHW,
             details=details,
         )
+
+    def fuse(self, run: FusedRun) -> Callable[[Sequence[Any]], Sequence[Any]] | None:
+        """The partition as one C call over a step list, when every op has a native step
+        (see mace_cpu.fused)."""
+        from mace_cpu.fused import fuse
+
+        return fuse(run)

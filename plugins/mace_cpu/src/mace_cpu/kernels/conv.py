@@ -23,6 +23,7 @@ from mace_core.ops.conv_transpose import transpose_geometry
 
 from mace_cpu import native
 from mace_cpu.arena import output_buffer
+from mace_cpu.fused import NativeStep, with_step
 from mace_cpu.kernels.common import (
     Prepared,
     activation,
@@ -151,9 +152,10 @@ def prepare_conv(node: Node, attrs: dict[str, Any], graph: Graph,
     half = ffi.new("int *")
     weight_bytes = int(lib.mc_conv_weight_bytes(plan, half))
     tile = {"wino_tile": lib.mc_conv_wino_tile(plan)} if algo == "winograd" else {}
-    return prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count,
-                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
-                    precision=arith, **tile)
+    run = prepared(run, op="Conv", algo=algo, isa=isa, threads=pool.count,
+                   weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
+                   precision=arith, **tile)
+    return with_step(run, NativeStep(lib.MC_STEP_CONV, out_shape, slot, op=plan))
 
 
 # -- ConvTranspose ------------------------------------------------------------------------------
@@ -209,7 +211,8 @@ def prepare_conv_transpose(node: Node, attrs: dict[str, Any], graph: Graph,
             check(status, node)
         return (y,)
 
-    return prepared(run, op="ConvTranspose", isa=isa, threads=pool.count)
+    return with_step(prepared(run, op="ConvTranspose", isa=isa, threads=pool.count),
+                     NativeStep(lib.MC_STEP_CONVT, out_shape, slot, op=plan))
 
 
 KERNELS = [

@@ -13,6 +13,7 @@ from mace_core.ir import Graph, Node
 
 from mace_cpu import native
 from mace_cpu.arena import output_buffer
+from mace_cpu.fused import NativeStep, with_step
 from mace_cpu.kernels.common import (
     ACTIVATIONS,
     Prepared,
@@ -99,8 +100,11 @@ def prepare_binary(node: Node, attrs: dict[str, Any], graph: Graph,
             check(status, node)
         return fixed or (y,)
 
-    return prepared(run, op=node.op_type, isa=isa, threads=pool.count,
-                    broadcast=(outer, mid, inner), swap=swap)
+    step = NativeStep(lib.MC_STEP_BINARY, out_shape, slot, inputs=(full_at, small_at),
+                      fields=dict(isa=isa_id, code=op, outer=outer, mid=mid, inner=inner,
+                                  swap=swapped, act=act, act_a=act_a, act_b=act_b))
+    return with_step(prepared(run, op=node.op_type, isa=isa, threads=pool.count,
+                              broadcast=(outer, mid, inner), swap=swap), step)
 
 
 # -- standalone activations -----------------------------------------------------------------
@@ -156,7 +160,14 @@ def prepare_unary(node: Node, attrs: dict[str, Any], graph: Graph,
         check(lib.mc_unary(pool.ptr, isa_id, size, ptr("float[]", x), kind, lo, hi, py), node)
         return (y,)
 
-    return prepared(run, op=node.op_type, isa=isa, threads=pool.count)
+    run = prepared(run, op=node.op_type, isa=isa, threads=pool.count)
+    lo, hi = a, b
+    if node.op_type == "Clip":
+        if not all(not n or n in graph.constants for n in node.inputs[1:]):
+            return run  # bounds computed per run
+        lo, hi = bounds([None, *(graph.constants.get(n) for n in node.inputs[1:])])
+    return with_step(run, NativeStep(lib.MC_STEP_UNARY, out_shape, slot, fields=dict(
+        isa=isa_id, code=kind, outer=size, act_a=lo, act_b=hi)))
 
 
 UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Swish",

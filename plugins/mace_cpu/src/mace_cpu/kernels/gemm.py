@@ -16,6 +16,7 @@ from mace_core.ir import Graph, Node
 
 from mace_cpu import native
 from mace_cpu.arena import output_buffer
+from mace_cpu.fused import NativeStep, with_step
 from mace_cpu.kernels.common import (
     Prepared,
     activation,
@@ -136,9 +137,14 @@ def _make(node: Node, graph: Graph, options: dict[str, Any], *, m: int, n: int, 
 
     half = ffi.new("int *")
     weight_bytes = int(lib.mc_gemm_weight_bytes(plan, half))
-    return prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None,
-                    weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
-                    precision=arith)
+    run = prepared(run, op=op, isa=isa, threads=pool.count, packed_b=b_const is not None,
+                   weight_bytes=weight_bytes, weight_dtype="float16" if half[0] else "float32",
+                   precision=arith)
+    if kind_c != BIAS_NONE and c_const is None:
+        return run  # the bias is reshaped per run
+    bias_in = c_const if c_const is not None else -1
+    return with_step(run, NativeStep(lib.MC_STEP_GEMM, out_shape, slot, op=plan,
+                                     inputs=(0, -1 if b_const is not None else 1, bias_in)))
 
 
 def prepare_gemm(node: Node, attrs: dict[str, Any], graph: Graph,

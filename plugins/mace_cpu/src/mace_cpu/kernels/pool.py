@@ -10,6 +10,7 @@ from mace_core.ops.conv import AUTO_PADS, window_attrs, window_geometry
 
 from mace_cpu import native
 from mace_cpu.arena import output_buffer
+from mace_cpu.fused import NativeStep, with_step
 from mace_cpu.kernels.common import (
     Prepared,
     all_f32,
@@ -84,7 +85,9 @@ def _prepare_window(node: Node, attrs: dict[str, Any], graph: Graph,
         check(lib.mc_pool2d(params, pool.ptr, isa_id, ptr("float[]", x), py), node)
         return (y,)
 
-    return prepared(run, op=node.op_type, isa=isa, threads=pool.count)
+    return with_step(prepared(run, op=node.op_type, isa=isa, threads=pool.count),
+                     NativeStep(lib.MC_STEP_POOL, out_shape, slot, op=params,
+                                fields=dict(isa=isa_id)))
 
 
 def prepare_max_pool(node, attrs, graph, options) -> Prepared:
@@ -119,7 +122,9 @@ def prepare_global_average_pool(node: Node, attrs: dict[str, Any], graph: Graph,
         check(lib.mc_global_avg_pool(pool.ptr, isa_id, planes, size, ptr("float[]", x), py), node)
         return (y,)
 
-    return prepared(run, op="GlobalAveragePool", isa=isa, threads=pool.count)
+    return with_step(prepared(run, op="GlobalAveragePool", isa=isa, threads=pool.count),
+                     NativeStep(lib.MC_STEP_GAP, out_shape, slot,
+                                fields=dict(isa=isa_id, outer=planes, mid=size)))
 
 
 KERNELS = [

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from mace_core.ir import Graph, Node
 
+from mace_cpu.fused import ALIAS, NativeStep, with_step
 from mace_cpu.kernels.common import Prepared, kernel, prepared, shape
 
 VIEW_OPS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
@@ -33,7 +34,7 @@ def prepare_view(node: Node, attrs: dict[str, Any], graph: Graph,
     def run(inputs):
         return (np.ascontiguousarray(inputs[0]).reshape(out_shape),)
 
-    return prepared(run, op=node.op_type, view=True)
+    return with_step(prepared(run, op=node.op_type, view=True), NativeStep(ALIAS, out_shape))
 
 
 KERNELS = [kernel(op, prepare_view, accepts_view) for op in VIEW_OPS]

@@ -1,0 +1,51 @@
+"""Depthwise 3x3 stride 2 (the row kernels of csrc/depthwise*.c) on generated shapes: odd
+and even sizes, widths around the 16- and 32-column vector edges, every padding the rows
+kernel meets (none, TF's [0, 0, 1, 1], symmetric, one-sided), channel multipliers,
+batches and fused activations, on every ISA, against the reference device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cpu_helpers import check_node, randn
+
+RELU6 = {"activation": "Clip", "activation_params": [0.0, 6.0]}
+PADS = [[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]]
+# (H, W): 1 row / column, odd and even, and widths whose outputs straddle 16 and 32 lanes
+SIZES = [(1, 1), (2, 2), (3, 5), (7, 7), (8, 8), (14, 14), (9, 31), (6, 32), (5, 33),
+         (4, 63), (3, 64), (5, 65), (11, 97), (2, 130)]
+
+
+def dw_inputs(channels: int, mult: int, h: int, w: int, batch: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return {"x": randn(rng, batch, channels, h, w),
+            "w": randn(rng, channels * mult, 1, 3, 3, scale=1 / 3),
+            "b": randn(rng, channels * mult)}
+
+
+@pytest.mark.parametrize("pads", PADS, ids=["".join(map(str, p)) for p in PADS])
+@pytest.mark.parametrize("h, w", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
+def test_dw3x3_s2_shapes_and_pads(h, w, pads, isa):
+    if h + pads[0] + pads[2] < 3 or w + pads[1] + pads[3] < 3:
+        pytest.skip("the 3x3 window does not fit the padded input: no output")
+    inputs = dw_inputs(3, 1, h, w, 1, seed=h * 1000 + w)
+    check_node("Conv", inputs, constants=("w", "b"),
+               attrs={"group": 3, "strides": [2, 2], "pads": pads, **RELU6})
+
+
+@pytest.mark.parametrize("activation, params", [("", []), ("Relu", []), ("Clip", [-0.5, 0.5]),
+                                                ("Sigmoid", [])])
+def test_dw3x3_s2_activations_batches_multipliers(activation, params, isa, threads):
+    inputs = dw_inputs(4, 2, 13, 37, 2, seed=5)
+    attrs = {"group": 4, "strides": [2, 2], "pads": [0, 0, 1, 1]}
+    if activation:
+        attrs.update(activation=activation, activation_params=params)
+    session = check_node("Conv", inputs, constants=("w", "b"), attrs=attrs, threads=threads)
+    assert session._runners[0].info["algo"] == "depthwise"
+
+
+def test_dw3x3_s2_wider_than_the_row_kernels():
+    """Outputs wider than the row kernels take (MC_DW_MAX_OW = 1024): the portable path."""
+    check_node("Conv", dw_inputs(2, 1, 3, 2100, 1, seed=9), constants=("w", "b"),
+               attrs={"group": 2, "strides": [2, 2], "pads": [1, 1, 1, 1]})
