@@ -226,6 +226,13 @@ static void edge_tile(const mc_isa_info *isa, int kc, const float *as, const flo
     for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NR, sizeof(float) * nr);
 }
 
+/* B rows read in place (ROWS) are copied into a packed sliver first when K is this small
+ * and at least this many rows of A read each sliver: K streams from planes far apart
+ * (4 KB on a 32x32 image, one L1 set) cost more than one copy shared by the panels;
+ * with larger K or few panels the copy costs more than it saves (measured, 1x1 convs). */
+#define ROWS_PACK_MAX_K 16
+#define ROWS_PACK_MIN_M 48
+
 static void gemm_task(void *raw, long task, int tid) {
     job *j = raw;
     const mc_isa_info *isa = j->isa;
@@ -282,7 +289,9 @@ static void gemm_task(void *raw, long task, int tid) {
                                                (size_t)kc * NR, bbuf)
                                            : bp + (size_t)(jj - n0) * kc;
                 const long *bkoff = rows_b ? koff : NULL;
-                if (!built && rows_b && nr < NR) { /* narrow last sliver: pack, no overreads */
+                /* narrow last sliver: pack, no overreads; small K, many panels: see above */
+                if (!built && rows_b &&
+                    (nr < NR || (j->k <= ROWS_PACK_MAX_K && mbl >= ROWS_PACK_MIN_M))) {
                     for (int kk = 0; kk < kc; kk++)
                         isa->copy(bbuf + (size_t)kk * NR, bs + koff[kk], 0, nr, NR);
                     bs = bbuf;
