@@ -226,6 +226,15 @@ static void edge_tile(const mc_isa_info *isa, int kc, const float *as, const flo
     for (int r = 0; r < mr; r++) memcpy(c + r * ldc, tmp + r * NR, sizeof(float) * nr);
 }
 
+/* B rows read in place (ROWS) are copied into a packed sliver first when at least
+ * ROWS_PACK_MIN_M rows of A read each sliver and either K is at most ROWS_PACK_MAX_K (K
+ * streams from far-apart planes cost more than one copy shared by the panels) or rows lie
+ * a multiple of 4 KB apart (32x32, 64x64 planes: every row of the sliver maps to the same
+ * L1 sets and they evict each other between panels). With few panels, or larger K on
+ * planes that do not alias, the copy costs more than it saves (measured, 1x1 convs). */
+#define ROWS_PACK_MAX_K 16
+#define ROWS_PACK_MIN_M 40
+
 static void gemm_task(void *raw, long task, int tid) {
     job *j = raw;
     const mc_isa_info *isa = j->isa;
@@ -266,6 +275,7 @@ static void gemm_task(void *raw, long task, int tid) {
         tep.clamp = last && clamp;
         const float *bp = NULL;
         const long *koff = built ? local_koff : s->b.koff + k0;
+        const int aliased = rows_b && !built && kc > 1 && (koff[1] - koff[0]) % 1024 == 0;
         if (built)
             s->b.build(isa, s->b.ctx, k0, kc, n0, n1 - n0, bbuf, ldb);
         else if (!rows_b && !b16)
@@ -282,7 +292,9 @@ static void gemm_task(void *raw, long task, int tid) {
                                                (size_t)kc * NR, bbuf)
                                            : bp + (size_t)(jj - n0) * kc;
                 const long *bkoff = rows_b ? koff : NULL;
-                if (!built && rows_b && nr < NR) { /* narrow last sliver: pack, no overreads */
+                /* narrow last sliver: pack, no overreads; small K, many panels: see above */
+                if (!built && rows_b &&
+                    (nr < NR || ((j->k <= ROWS_PACK_MAX_K || aliased) && mbl >= ROWS_PACK_MIN_M))) {
                     for (int kk = 0; kk < kc; kk++)
                         isa->copy(bbuf + (size_t)kk * NR, bs + koff[kk], 0, nr, NR);
                     bs = bbuf;

@@ -114,6 +114,9 @@ void mc_threads_set_serial(mc_threads *t, int on);
 /* A pool without a CPU policy: its workers may run on the caller's CPUs but the one the
  * caller is on now (re-done when the caller has moved; nothing when it has one CPU). */
 void mc_threads_spread(mc_threads *t);
+/* Ends the pool's own fallback to serial jobs (mc_parallel), so the next jobs use the
+ * workers: a step list probing its parallel time. */
+void mc_threads_forgive(mc_threads *t);
 /* Serialises ops on one pool (they share its workspace). Both accept NULL. */
 void mc_op_begin(mc_threads *t);
 void mc_op_end(mc_threads *t);

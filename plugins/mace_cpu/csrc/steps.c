@@ -12,7 +12,12 @@
  * With stats, a list on a pool of several threads also picks, run by run, whether its jobs
  * use the workers or the caller alone: it keeps the time of its runs either way (smoothed
  * for the way it runs, the latest for the other) and runs the faster, trying the other
- * every PROBE_EVERY runs. Workers may be slow in
+ * every PROBE_EVERY runs. A probe comes after one untimed run the same way (warm), and
+ * parallel ones clear the pool's own fallback to serial jobs (mc_threads_forgive): the
+ * first parallel run after many serial ones wakes sleeping workers late, which made the
+ * pool run its jobs serially for a while, so the probe timed a serial run and the list
+ * stayed serial (MobileNetV2 at 2 threads in the benchmark's interleaved rounds: 3.4 ms
+ * instead of 1.9 ms). Workers may be slow in
  * ways no single job shows: a virtual CPU whose host core is busy, or the OS placing both
  * threads on one core; there a serial run beats a parallel one (results are the same
  * either way: jobs split along outputs only).
@@ -64,16 +69,19 @@ static double now_s(void) {
 int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
                  mc_steps_stats *stats, int *failed) {
     const int adapt = stats && mc_threads_n(t) > 1;
-    int serial = 0, probe = 0;
+    int serial = 0, probe = 0, warm = 0;
     double start = 0.0;
     if (adapt) {
         const int faster = stats->seconds[1] > 0.0 &&
                            stats->seconds[1] < SERIAL_MARGIN * stats->seconds[0];
-        probe = ++stats->runs % PROBE_EVERY == 0;
+        const long phase = ++stats->runs % PROBE_EVERY;
+        probe = phase == 0;
+        warm = phase == PROBE_EVERY - 1;
         serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
-                                                : probe ? !faster : faster;
+                                                : probe || warm ? !faster : faster;
         mc_threads_set_serial(t, serial);
         if (!serial) mc_threads_spread(t);
+        if (!serial && (probe || warm)) mc_threads_forgive(t);
         start = now_s();
     }
     int rc = MC_OK;
@@ -81,8 +89,8 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         rc = run_step(&steps[i], bufs, t);
         if (rc != MC_OK && failed) *failed = i;
     }
-    if (adapt) {
-        mc_threads_set_serial(t, 0);
+    if (adapt) mc_threads_set_serial(t, 0);
+    if (adapt && !warm) {
         double *smooth = &stats->seconds[serial], took = now_s() - start;
         *smooth = *smooth == 0.0 || probe ? took : (1.0 - SMOOTH) * *smooth + SMOOTH * took;
     }

@@ -371,6 +371,12 @@ void mc_threads_set_serial(mc_threads *t, int on) {
     if (t) t->forced_serial = on;
 }
 
+void mc_threads_forgive(mc_threads *t) {
+    if (!t) return;
+    t->serial_left = 0;
+    t->idle = 0;
+}
+
 void mc_threads_spread(mc_threads *t) {
 #ifdef __linux__
     if (!t || t->n < 2 || t->pinned) return;

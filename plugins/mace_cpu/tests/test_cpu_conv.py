@@ -51,6 +51,11 @@ CASES = {
     "3x3_s2_wide_even": ((2, 4, 6, 100), (8, 4, 3, 3), {"strides": [2, 2],
                                                         "pads": [0, 1, 0, 0]}, True),
     "pw_s2_wide": ((1, 8, 5, 67), (16, 8, 1, 1), {"strides": [2, 2]}, True),
+    # K <= 16 and M >= 40: B slivers copied out of the image once for all row panels
+    "pw_16to96_copied": ((2, 16, 9, 37), (96, 16, 1, 1), RELU6, True),
+    "1x3_c4_m56_copied": ((1, 4, 10, 13), (56, 4, 1, 3), {"pads": [0, 1, 0, 1]}, True),
+    # planes 4 KB apart, M >= 40: copied too (K 20, an M edge tile)
+    "pw_32x32_copied": ((2, 20, 32, 32), (44, 20, 1, 1), {"activation": "Relu"}, True),
     "wide_N": ((1, 8, 3, 130), (33, 8, 3, 3), {"pads": [1, 1, 1, 1]}, True),
     # groups
     "group2": ((1, 8, 9, 9), (6, 4, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}, True),
@@ -104,7 +109,9 @@ ALGO = {"pw_16to24": "gemm1x1", "pw_batch2": "gemm1x1", "group4_pw": "gemm1x1",
         "pw_stride2": "im2col", "3x3_s2_rgb": "im2col", "group3_s2": "im2col",
         "pw_padded": "shifted", "3x3_pad1": "shifted", "group2": "shifted",
         "3x3_dil_asym": "shifted", "dw3x3_s1": "depthwise", "dw_mult2": "depthwise",
-        "dw5x5": "depthwise"}
+        "dw5x5": "depthwise", "pw_16to96_copied": "gemm1x1",
+        "1x3_c4_m56_copied": "shifted",
+        "pw_32x32_copied": "gemm1x1"}
 SKINNY = {"pw_7x7_skinny", "pw_4x4_skinny", "pw_1x1_fc_skinny", "pw_3x5_skinny"}
 
 ACTIVATIONS = [
