@@ -61,4 +61,15 @@ static inline long mc_bc_split(mc_threads *t, long total, double bytes, int *thr
     return MC_MAX(1, MC_CEIL_DIV(total, tasks));
 }
 
+/* Runs fn over `total` elements of `bytes` each as one op on the pool: *per_task (read by
+ * the tasks through job) is set first, then the tasks cover [0, total) in order. */
+static inline void mc_bc_run(mc_threads *t, long total, double bytes, long *per_task,
+                             mc_task_fn fn, void *job) {
+    int threads;
+    *per_task = mc_bc_split(t, total, bytes, &threads);
+    mc_op_begin(t);
+    mc_parallel(t, threads, MC_CEIL_DIV(total, *per_task), fn, job);
+    mc_op_end(t);
+}
+
 #endif

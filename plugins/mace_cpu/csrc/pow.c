@@ -43,12 +43,8 @@ int mc_pow(mc_threads *t, int rank, const long *shape, const float *x, const flo
     j.x = x;
     j.p = p;
     j.y = y;
-    int threads;
     /* pow in double costs about 20 ns an element: count it as 400 bytes moved */
-    j.per_task = mc_bc_split(t, j.bc.total, 400.0, &threads);
-    mc_op_begin(t);
-    mc_parallel(t, threads, MC_CEIL_DIV(j.bc.total, j.per_task), pow_task, &j);
-    mc_op_end(t);
+    mc_bc_run(t, j.bc.total, 400.0, &j.per_task, pow_task, &j);
     return MC_OK;
 }
 
@@ -80,10 +76,7 @@ int mc_pow_scalar(mc_threads *t, long n, const float *x, float e, float *y) {
     j.e = e;
     j.x = x;
     j.y = y;
-    int fast = e == 2.0f || e == 1.0f || e == 0.5f || e == -1.0f, threads;
-    j.per_task = mc_bc_split(t, n, fast ? 8.0 : 400.0, &threads);
-    mc_op_begin(t);
-    mc_parallel(t, threads, MC_CEIL_DIV(n, j.per_task), pow_scalar_task, &j);
-    mc_op_end(t);
+    const int fast = e == 2.0f || e == 1.0f || e == 0.5f || e == -1.0f;
+    mc_bc_run(t, n, fast ? 8.0 : 400.0, &j.per_task, pow_scalar_task, &j);
     return MC_OK;
 }

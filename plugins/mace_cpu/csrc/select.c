@@ -73,11 +73,7 @@ int mc_compare(mc_threads *t, int op, int rank, const long *shape, const float *
     j.a = a;
     j.b = b;
     j.yb = y;
-    int threads;
-    j.per_task = mc_bc_split(t, j.bc.total, 9.0, &threads);
-    mc_op_begin(t);
-    mc_parallel(t, threads, MC_CEIL_DIV(j.bc.total, j.per_task), cmp_task, &j);
-    mc_op_end(t);
+    mc_bc_run(t, j.bc.total, 9.0, &j.per_task, cmp_task, &j);
     return MC_OK;
 }
 
@@ -114,11 +110,7 @@ int mc_where(mc_threads *t, int rank, const long *shape, const unsigned char *co
     j.a = x;
     j.b = y;
     j.yf = out;
-    int threads;
-    j.per_task = mc_bc_split(t, j.bc.total, 13.0, &threads);
-    mc_op_begin(t);
-    mc_parallel(t, threads, MC_CEIL_DIV(j.bc.total, j.per_task), where_task, &j);
-    mc_op_end(t);
+    mc_bc_run(t, j.bc.total, 13.0, &j.per_task, where_task, &j);
     return MC_OK;
 }
 
