@@ -68,6 +68,11 @@ class DeviceInfo:
     base_align: int = 128  # bytes: sub-buffer origins must be multiples of this
 
     @property
+    def nvidia(self) -> bool:
+        """An NVIDIA device or platform (where the storage and memory defaults differ)."""
+        return "NVIDIA" in f"{self.platform} {self.vendor}".upper()
+
+    @property
     def identity(self) -> str:
         """What a compiled binary or a tuning result is valid for."""
         return f"{self.platform}|{self.name}|{self.version}|{self.driver}"

@@ -52,7 +52,7 @@ def default_storage(info: Any) -> str:
     ResNet-50 ran 1.2-1.6x faster end to end with buffers: texture reads buy nothing
     there), image2d elsewhere (MACE's layout for mobile GPUs, whose texture caches serve
     the 2-D reads of convolutions), and buffers where RGBA float images are unusable."""
-    if not info.float_images or "nvidia" in info.vendor.lower():
+    if not info.float_images or info.nvidia:
         return BUFFER
     return IMAGE
 
@@ -134,7 +134,7 @@ def _consumers(graph: Graph, options: dict[str, Any]) -> dict[str, list[Node]]:
 def buffer_arena(option: Any, info: Any) -> bool:
     """Whether buffers go into one offset-planned arena (``gpu_buffer_arena``)."""
     if option in ("auto", None):
-        return "nvidia" not in info.vendor.lower()
+        return not info.nvidia
     if not isinstance(option, bool):
         raise MaceError(f"gpu_buffer_arena must be 'auto', True or False, got {option!r}")
     return option

@@ -163,7 +163,7 @@ def defines(runtime: Any) -> str:
     if found is None:
         cl, info = runtime.cl, runtime.info
         found = ""
-        if "NVIDIA" in f"{info.platform} {info.vendor}".upper():
+        if info.nvidia:
             try:
                 cl.Program(runtime.context, MEMBAR_PROBE).build(devices=[runtime.device])
                 found = "-DMACE_NV_MEMBAR=1"
