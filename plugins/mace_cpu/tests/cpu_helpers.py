@@ -94,3 +94,8 @@ def placed_device(graph: Graph, devices: Sequence[str]) -> list[str]:
 
 def randn(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
     return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def i64(*values: int) -> np.ndarray:
+    """An int64 array of ``values`` (shapes, axes, pads, indices as constants)."""
+    return np.array(values, np.int64)

@@ -12,15 +12,12 @@ from cpu_helpers import (
     assert_rel_close,
     check_node,
     feeds_of,
+    i64,
     node_graph,
     placed_device,
     randn,
     run_cpu_and_reference,
 )
-
-
-def i64(*values: int) -> np.ndarray:
-    return np.array(values, np.int64)
 
 
 @pytest.mark.parametrize("shapes, axis", [
