@@ -69,13 +69,9 @@ def converted(stage_dir: Path, name: str, work: Path) -> Path:
     if pb.exists():
         return pb
     from mace_core.catalog import CATALOG
-    from mace_core.cli.convert import convert_file
+    from mace_core.cli.zoo import convert_entry
 
-    entry = CATALOG[name]
-    paths, _ = convert_file(stage_dir / f"{name}.onnx", work, name=name, format="onnx",
-                            input_shapes=dict(entry.input_shapes), weights="fp32",
-                            input_values=entry.frozen_values())
-    return paths.pb
+    return convert_entry(CATALOG[name], work, src=stage_dir / f"{name}.onnx")
 
 
 def _stats(times: list[float]) -> dict[str, float]:

@@ -85,11 +85,14 @@ def run_fetch(args) -> int:
     return 0
 
 
-def convert_entry(e, out_dir: Path, weights: str = "fp32", progress=None) -> Path:
+def convert_entry(e, out_dir: Path, weights: str = "fp32", progress=None,
+                  src: Path | None = None) -> Path:
+    """Convert zoo entry ``e`` into ``out_dir`` (its .pb path); ``src``: the source model
+    file when it is already at hand (else fetched, sha256-checked)."""
     from mace_core.cli.convert import convert_file
     from mace_core.fetch import fetch
 
-    src = fetch(e)
+    src = src if src is not None else fetch(e)
     paths, _ = convert_file(src, out_dir, input_shapes=dict(e.input_shapes), name=e.name,
                             format=e.format, weights=weights, progress=progress,
                             input_values=e.frozen_values())
