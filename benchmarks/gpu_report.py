@@ -89,8 +89,9 @@ def layer_table(result: dict, peak: float) -> list[str]:
     layers = result.get("layers", {}).get("layers", {})
     lines = ["| layer | MMAC | cuDNN us | cuDNN TFLOP/s | ours auto (image) us | TFLOP/s | "
              "% peak | best variant | best us | best % peak | best GEMM us (% peak) | "
-             "best Winograd | Winograd us | Winograd TFLOP/s | Winograd % peak |",
-             "|" + "---|" * 15]
+             "best Winograd | Winograd us | Winograd TFLOP/s | Winograd % peak | "
+             "best back to back | us | % peak |",
+             "|" + "---|" * 18]
     for name, entry in layers.items():
         flops = 2 * entry["macs"]
         c = cudnn.get(name, {}).get("cudnn_ms")
@@ -98,6 +99,8 @@ def layer_table(result: dict, peak: float) -> list[str]:
         best = entry.get("best")
         b = entry["variants"].get(best, {}) if best else {}
         g = entry["variants"].get(entry.get("best_gemm", ""), {})
+        steady = entry.get("best_steady")
+        st = entry["variants"].get(steady, {}).get("steady_ms") if steady else None
         wino = entry.get("best_wino")
         w = entry["variants"].get(wino, {}) if wino else {}
 
@@ -117,11 +120,16 @@ def layer_table(result: dict, peak: float) -> list[str]:
             f"{_f(tf(auto.get('ms')), 2)} | {_f(pct(auto.get('ms')), 1)} | "
             f"{best or '-'} | {us(b.get('ms'))} | {_f(pct(b.get('ms')), 1)} | {gemm} | "
             f"{wino or '-'} | {us(w.get('ms'))} | {_f(tf(w.get('ms')), 2)} | "
-            f"{_f(pct(w.get('ms')), 1)} |")
+            f"{_f(pct(w.get('ms')), 1)} | {steady or '-'} | {us(st)} | {_f(pct(st), 1)} |")
     floor = result.get("layers", {}).get("floor_us")
     if floor is not None:
-        lines += ["", f"An empty kernel takes {floor:.1f} us of event time: the least one "
-                  "launch costs (a split-K sum is a second launch)."]
+        lines += ["", f"An empty kernel takes {floor:.1f} us of event time alone, "
+                  f"{_f(result['layers'].get('steady_floor_us'), 1)} us per launch back to "
+                  "back: the least one launch costs (a split-K sum is a second launch). "
+                  "Columns before 'best back to back' time one run alone (GPU idle before "
+                  "it); that one times the run replayed back to back (from the first "
+                  "launch's start to the last one's end), as the cuDNN column (a CUDA graph "
+                  "replayed)."]
     return lines
 
 

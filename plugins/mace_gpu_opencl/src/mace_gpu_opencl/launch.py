@@ -44,17 +44,28 @@ class SplitState:
 
 @attrs.frozen
 class LaunchRecord:
-    """One launch as kept in ``GpuRuntime.trace``: kernel, variant, sizes, its chunks."""
+    """One launch as kept in ``GpuRuntime.trace``: kernel, variant, sizes, its chunks, and
+    what :meth:`replay` needs to enqueue it again (its launcher and arguments)."""
 
     name: str
     variant: str
     gws: tuple[int, ...]
     local: tuple[int, ...] | None
     chunks: list[Chunk]
+    launcher: Launcher | None = attrs.field(default=None, eq=False, repr=False)
+    args: list[Any] = attrs.field(factory=list, eq=False, repr=False)
 
     @property
     def ms(self) -> float:
         return sum(c.ms for c in self.chunks)
+
+    def replay(self, wait_for: list[Any] | None = None, event: bool = True) -> Any:
+        """Enqueue this launch again, whole, on the profiling queue: its event, or None
+        with ``event=False`` (no event object: the cheapest enqueue). For benchmarks that
+        time launches back to back (the arguments' buffers must still hold what the
+        kernel reads: replay right after the run that recorded it)."""
+        assert self.launcher is not None
+        return self.launcher.enqueue_again(self.gws, self.args, wait_for, event)
 
 
 @attrs.define
@@ -168,6 +179,20 @@ class Launcher:
                                           None if local is None else tuple(local),
                                           None if offset is None else tuple(offset))
 
+    def enqueue_again(self, gws: tuple[int, ...], args: list[Any],
+                      wait_for: list[Any] | None = None, event: bool = True) -> Any:
+        """One whole launch on the profiling queue with these arguments: its event, or
+        None (``event=False`` where the event-less enqueue is available)."""
+        self.set_args(args)
+        runtime = self.runtime
+        queue = runtime.use_queue(True)
+        _, _, rounded, local, raw_gws, raw_local = self._plan(gws)
+        if not event and not wait_for and runtime.raw is not None:
+            runtime.raw(queue.int_ptr, self._kernel_ptr, len(rounded), raw_gws, raw_local)
+            return None
+        return runtime.cl.enqueue_nd_range_kernel(queue, self.kernel, rounded, local,
+                                                  wait_for=wait_for)
+
     def _time_once(self, gws: tuple[int, ...], local: tuple[int, ...] | None) -> float:
         self.runtime.use_queue(True)
         event = self._enqueue(gws, local)
@@ -205,7 +230,8 @@ class Launcher:
                     runtime.last_flush = now
         if traced:
             runtime.trace.append(
-                LaunchRecord(self.name, self.variant, gws, local, list(self.last_chunks)))
+                LaunchRecord(self.name, self.variant, gws, local, list(self.last_chunks),
+                             self, list(args)))
 
     def _needs_timing(self, gws: tuple[int, ...]) -> bool:
         """Whether a launch under the time limit goes through the timed path: its first
