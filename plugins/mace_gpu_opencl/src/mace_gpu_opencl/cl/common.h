@@ -3,8 +3,11 @@
  * A tensor is a grid of RGBA texels (4 channels each): texel (x, y) = (cb * W + w, n * H + h).
  * -DSTORAGE_IMAGE: the grid is an image2d_t; otherwise a buffer of texels in row-major grid
  * order, whose row pitch (in texels) every kernel takes next to the tensor.
- * -DSTORAGE_HALF: texels and filters are stored as half (vload_half / vstore_half on buffers,
- * CL_HALF_FLOAT images). Arithmetic is always float: no cl_khr_fp16 needed.
+ * -DSTORAGE_HALF: texels and filters are stored as half (vloada_half / vstorea_half on
+ * buffers, CL_HALF_FLOAT images). Arithmetic is always float: no cl_khr_fp16 needed.
+ * Buffer texels are read and written whole, as aligned float4 / half4 (every buffer and
+ * sub-buffer starts at the device's base alignment): vload4 on a float pointer promises only
+ * 4-byte alignment, and NVIDIA's compiler then issues four 32-bit loads per texel.
  * Padding lanes (channels >= C in the last block) are always stored as 0.
  */
 
@@ -18,23 +21,23 @@ __constant sampler_t SAMPLER =
 #elif defined(STORAGE_HALF)
 #define TIN __global const half *
 #define TOUT __global half *
-#define LOAD(t, pitch, x, y) vload_half4((y) * (pitch) + (x), (t))
-#define STORE(t, pitch, x, y, v) vstore_half4_rte((v), (y) * (pitch) + (x), (t))
+#define LOAD(t, pitch, x, y) vloada_half4((y) * (pitch) + (x), (t))
+#define STORE(t, pitch, x, y, v) vstorea_half4_rte((v), (y) * (pitch) + (x), (t))
 #else
 #define TIN __global const float *
 #define TOUT __global float *
-#define LOAD(t, pitch, x, y) vload4((y) * (pitch) + (x), (t))
-#define STORE(t, pitch, x, y, v) vstore4((v), (y) * (pitch) + (x), (t))
+#define LOAD(t, pitch, x, y) (((__global const float4 *)(t))[(y) * (pitch) + (x)])
+#define STORE(t, pitch, x, y, v) (((__global float4 *)(t))[(y) * (pitch) + (x)] = (v))
 #endif
 
 /* Filters: plain buffers in the storage precision. */
 #ifdef STORAGE_HALF
 #define WPTR __global const half *
-#define WLOAD4(p, i) vload_half4((i), (p))
+#define WLOAD4(p, i) vloada_half4((i), (p))
 #define WLOAD1(p, i) vload_half((i), (p))
 #else
 #define WPTR __global const float *
-#define WLOAD4(p, i) vload4((i), (p))
+#define WLOAD4(p, i) (((__global const float4 *)(p))[(i)])
 #define WLOAD1(p, i) ((p)[(i)])
 #endif
 
