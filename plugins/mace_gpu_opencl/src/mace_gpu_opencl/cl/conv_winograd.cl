@@ -6,19 +6,20 @@
  * transformed once on the host) and V = B^T d B (the input patches), each position p is a
  * GEMM M[p] (tiles x out channels) = V[p] (tiles x in channels) * U[p] (in x out channels),
  * and the output tile is A^T M A. A work-group of NT = NP * T/4 * O/4 work items owns T
- * tiles by O output channels for all NP positions; work item (p, tiles 4i..4i+3, channels
- * 4j..4j+3) keeps a 4x4 register block of M[p]. K advances KC input channels (KC/4 texel
+ * tiles by O output channels for all NP positions; work item (p, tiles i + T/4 * (0..3),
+ * channels 4j..4j+3) keeps a 4x4 register block of M[p]. K advances KC input channels (KC/4 texel
  * blocks) a step; the input rows and the filter slice U[.][KC][O] of a step are loaded
  * into registers during the step before. A step:
  *   F(2,3): job (row i of V, texel block, tile) combines the two patch rows that row i of
- *      B^T needs, applies the row transform and writes V[i][0..3] to Vs[p][k][tile];
+ *      B^T needs, applies the row transform and writes V[i][0..3] to Vs[p][k/4][tile]
+ *      (a float4 of 4 channels each);
  *   F(4,3): job (patch row, texel block, tile) writes the row transform d B to Ts; after a
  *      barrier, job (patch column, ...) applies B^T to a column of Ts and writes Vs
  *      (rows of B^T have 3-4 terms of 6 texels: loading them per V row costs too many
  *      registers);
  *   then the filter registers go to Us, a barrier, the next step's loads are issued and the
- *   register-blocked GEMM over the step's KC channels runs (one float4 of V and one of U
- *   per 16 FMAs). DB = 1 double-buffers Vs / Us (F(2,3)): one barrier a step instead of
+ *   register-blocked GEMM over the step's KC channels runs (per 4 channels: 4 float4
+ *   of V, 4 tiles, and 4 of U, 64 FMAs). DB = 1 double-buffers Vs / Us (F(2,3)): one barrier a step instead of
  *   two.
  * After the last step M goes through local memory (Ms[p][tile][O], over Vs/Us/Ts) and the
  * output transform A^T M A is done in two passes (columns in place, then rows), each
@@ -129,6 +130,12 @@
     const int oh = th * WM + i, ow0 = tw * WM;                                            \
     const bool inside = tg < rows && ocb < out_cb && oh < out_h;
 
+/* float4 of one position's V in local memory: KC / 4 texel blocks of T tiles
+ * (Vs[p][k / 4][tile], float4 = 4 channels), padded so that the float4 a warp's GEMM loads
+ * (consecutive tiles of up to 2 or 4 positions, 8 distinct float4) fall in distinct banks:
+ * position pitch = 4 (mod 8) with 4 tile groups a position (T = 16), else 2 (mod 8). */
+#define WINO_VSP(T, KC) ((KC) * (T) / 4 + ((((T) == 16 ? 4 : 2) - (KC) * (T) / 4 % 8 + 8) % 8))
+
 inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *lds,
                                                      const int WM, const int T, const int O,
                                                      const int KC, const int DB) {
@@ -140,7 +147,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     const int NLOAD = WM == 2 ? 2 : (JOBS + NT - 1) / NT;
     const int USTEP = NP * KC * OQ;                  /* float4 of filters per step */
     const int UPT = USTEP / NT;                      /* of them per work item */
-    const int VSP = KC * TQ + 1, USP = KC * OQ + 1;  /* float4 per position, padded */
+    const int VSP = WINO_VSP(T, KC), USP = KC * OQ + 1; /* float4 per position, padded */
     const int TSP = A * A + 1;                       /* float4 per patch in Ts, padded */
     const int BUF = NP * (VSP + USP);
     __local float4 *Ts = lds + (DB ? 2 : 1) * BUF;
@@ -178,7 +185,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         j_y[r] = ok ? n * in_h + ih : -1;
         j_iw0[r] = tw * WM - pl;
     }
-    /* GEMM block: position gp, tiles 4 * gt.., channels 4 * go.. */
+    /* GEMM block: position gp, tiles gt + TQ * (0..3), channels 4 * go.. */
     const int gp = tid / (TQ * OQ);
     const int gt = (tid / OQ) % TQ, go = tid % OQ;
 
@@ -190,7 +197,6 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     for (int s = s0; s < s1; ++s) {
         __local float4 *Vs = lds + (DB ? (s & 1) * BUF : 0);
         __local float4 *Us = Vs + NP * VSP;
-        __local float *Vf = (__local float *)Vs;
         if (WM == 2) {
             /* V row i = (d[a] +- d[b]) B of one patch, texel block, tile */
             if (tid < JOBS) {
@@ -198,15 +204,9 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 #pragma unroll
                 for (int b = 0; b < 4; ++b) d[b] = rd[0][b] + sign * rd[1][b];
                 WINO_IN2(d, v)
-                const int k0 = j_cbl[0] * 4;
 #pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    __local float *dst = Vf + ((j_row[0] * 4 + j) * VSP) * 4 + k0 * T + j_t[0];
-                    dst[0] = v[j].x;
-                    dst[T] = v[j].y;
-                    dst[2 * T] = v[j].z;
-                    dst[3 * T] = v[j].w;
-                }
+                for (int j = 0; j < 4; ++j)
+                    Vs[(j_row[0] * 4 + j) * VSP + j_cbl[0] * T + j_t[0]] = v[j];
             }
         } else {
             /* row transforms d B -> Ts */
@@ -221,7 +221,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
                 }
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-            /* column transforms B^T (d B) -> Vs[p][k][tile] */
+            /* column transforms B^T (d B) -> Vs[p][k/4][tile] */
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
                 if (r < NLOAD && tid + r * NT < JOBS) {
@@ -231,15 +231,9 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 #pragma unroll
                     for (int a = 0; a < 6; ++a) c[a] = Ts[base + a * A];
                     WINO_IN4(c, v)
-                    const int k0 = j_cbl[r] * 4;
 #pragma unroll
-                    for (int i = 0; i < 6; ++i) {
-                        __local float *dst = Vf + ((i * A + col) * VSP) * 4 + k0 * T + j_t[r];
-                        dst[0] = v[i].x;
-                        dst[T] = v[i].y;
-                        dst[2 * T] = v[i].z;
-                        dst[3 * T] = v[i].w;
-                    }
+                    for (int i = 0; i < 6; ++i)
+                        Vs[(i * A + col) * VSP + j_cbl[r] * T + j_t[r]] = v[i];
                 }
             }
         }
@@ -257,13 +251,20 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         const __local float4 *vrow = Vs + gp * VSP + gt;
         const __local float4 *urow = Us + gp * USP + go;
 #pragma unroll
-        for (int k = 0; k < KC; ++k) {
-            const float4 v = vrow[k * TQ];
-            const float4 u = urow[k * OQ];
-            acc[0] += v.x * u;
-            acc[1] += v.y * u;
-            acc[2] += v.z * u;
-            acc[3] += v.w * u;
+        for (int kq = 0; kq < CB; ++kq) {
+            float4 v[4], u[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                v[i] = vrow[kq * T + i * TQ];
+                u[i] = urow[(kq * 4 + i) * OQ];
+            }
+#pragma unroll
+            for (int i = 0; i < 4; ++i) { /* one FMA each (a sum of products would not be) */
+                acc[i] += v[i].x * u[0];
+                acc[i] += v[i].y * u[1];
+                acc[i] += v[i].z * u[2];
+                acc[i] += v[i].w * u[3];
+            }
         }
         if (!DB) barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -272,7 +273,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     /* output transform: M -> Ms[p][tile][O] (float4 of 4 channels) */
     __local float4 *Ms = lds;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) Ms[(gp * T + gt * 4 + i) * OQ + go] = acc[i];
+    for (int i = 0; i < 4; ++i) Ms[(gp * T + gt + i * TQ) * OQ + go] = acc[i];
     barrier(CLK_LOCAL_MEM_FENCE);
     /* columns: job (j, tile, o4) -> rows 0..m-1 of column j, in place */
     for (int job = tid; job < A * T * OQ; job += NT) {
@@ -366,7 +367,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 /* Local memory in float4: Vs + Us (twice with DB) + Ts (F(4,3)), or Ms if larger (as in
  * kernels/winograd.py). */
 #define WINO_STAGES(WM, T, O, KC, DB)                                                     \
-    (((DB) + 1) * (WM + 2) * (WM + 2) * ((KC) * (T) / 4 + 1 + (KC) * (O) / 4 + 1) +       \
+    (((DB) + 1) * (WM + 2) * (WM + 2) * (WINO_VSP(T, KC) + (KC) * (O) / 4 + 1) +          \
      ((WM) == 4 ? (T) * ((KC) / 4) * ((WM + 2) * (WM + 2) + 1) : 0))
 #define WINO_RESULT(WM, T, O) ((WM + 2) * (WM + 2) * (T) * (O) / 4)
 #define WINO_LDS(WM, T, O, KC, DB)                                                        \

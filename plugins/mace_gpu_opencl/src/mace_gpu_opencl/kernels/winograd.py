@@ -57,10 +57,18 @@ class Variant:
         return self.positions * (self.t // 4) * (self.o // 4)
 
     @property
+    def v_pitch(self) -> int:
+        """float4 of one position's transformed input in local memory (WINO_VSP): padded
+        to 4 (mod 8) with 16 tiles, else 2 (mod 8), so a warp's GEMM loads of 8 distinct
+        float4 fall in distinct banks."""
+        vsp = self.kc * self.t // 4
+        return vsp + ((4 if self.t == 16 else 2) - vsp % 8) % 8
+
+    @property
     def local_bytes(self) -> int:
         """Local memory of the kernel (WINO_LDS in the .cl file)."""
         a2 = self.positions
-        stages = (self.db + 1) * a2 * (self.kc * self.t // 4 + 1 + self.kc * self.o // 4 + 1)
+        stages = (self.db + 1) * a2 * (self.v_pitch + self.kc * self.o // 4 + 1)
         if self.m == 4:  # Ts, the row-transformed patches
             stages += self.t * (self.kc // 4) * (a2 + 1)
         return 16 * max(stages, a2 * self.t * self.o // 4)
