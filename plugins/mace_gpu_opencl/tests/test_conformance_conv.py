@@ -20,6 +20,8 @@ CONV = [
           "activation_params": [0.1]}),
     Case("conv_hardswish_odd_channels", "Conv", [(1, 7, 6, 6), rand(9, 7, 2, 2), rand(9)],
          {"activation": "HardSwish"}),
+    Case("conv_swish", "Conv", [(1, 6, 7, 5), rand(8, 6, 3, 3), rand(8)],
+         {"pads": [1, 1, 1, 1], "activation": "Swish", "activation_params": [1.0]}),
     Case("conv_sigmoid_valid", "Conv", [(1, 2, 7, 5), rand(3, 2, 3, 3)],
          {"auto_pad": "VALID", "activation": "Sigmoid"}),
     Case("depthwise3x3_s2_relu6", "Conv", [(1, 6, 9, 9), rand(6, 1, 3, 3), rand(6)],

@@ -19,6 +19,8 @@ ELTWISE = [
          {"activation": "Clip", "activation_params": [-0.5, 0.5]}),
     Case("add_lower_rank_activation", "Add", [(1, 3, 4, 5), (4, 5)]),
     Case("add_rank2", "Add", [(3, 10), rand(10)], {"activation": "Sigmoid"}),
+    Case("add_swish", "Add", [(1, 3, 4, 5), rand(5)],
+         {"activation": "Swish", "activation_params": [1.0]}),
     Case("max_pair", "Max", [(1, 5, 3, 3), (1, 5, 3, 3)]),
     Case("min_const", "Min", [(1, 5, 3, 3), rand(5, 1, 1)]),
     Case("prelu_channel_slope", "PRelu", [(1, 6, 4, 4), rand(6, 1, 1)]),
@@ -49,6 +51,8 @@ UNARY = [
     Case("neg", "Neg", [(7,)]),
     Case("exp", "Exp", [(1, 5, 3, 4)]),
     Case("sqrt", "Sqrt", [(1, 5, 3, 4)], low=0.0, high=4.0),
+    Case("swish", "Swish", [(1, 5, 3, 4)], {"alpha": 1.5}, low=-6, high=6),
+    Case("log", "Log", [(1, 5, 3, 4)], low=0.05, high=4.0),
 ]
 
 LAYOUT = [

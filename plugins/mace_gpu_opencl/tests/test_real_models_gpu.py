@@ -84,12 +84,13 @@ def test_real_model_fp16_storage_on_gpu(name, reference_run, gpu):
 
 @pytest.mark.slow
 def test_repeated_runs_with_cpu_and_gpu_are_identical(reference_run, gpu):
-    """nudenet alternates cpu and gpu ops. The cpu device rewrites its output buffers every
-    op, so an upload the GPU has not finished reading must read its own snapshot; a race here
-    once made 1 run in 3 differ."""
+    """ppocr-v4-rec alternates cpu and gpu ops (its rank-5 attention reshapes, LayerNorm and
+    batched MatMul stay on the cpu). The cpu device rewrites its output buffers every op, so
+    an upload the GPU has not finished reading must read its own snapshot; a race here once
+    made 1 run in 3 differ."""
     import numpy as np
 
-    model, feeds, _ = reference_run("nudenet-320n")
+    model, feeds, _ = reference_run("ppocr-v4-rec")
     session = model.session(["gpu", "cpu", "reference"])
     assert session.placement.transfers > 0
     first = session.run(feeds)

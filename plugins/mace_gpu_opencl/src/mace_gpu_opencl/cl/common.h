@@ -68,6 +68,8 @@ inline float4 mask_lanes(float4 v, int cb, int channels) {
 #define ACT_NEG 11
 #define ACT_EXP 12
 #define ACT_SQRT 13
+#define ACT_SWISH 14 /* x * sigmoid(a * x) (SiLU when a = 1) */
+#define ACT_LOG 15
 
 inline float4 activate(float4 v, int act, float a, float b) {
     switch (act) {
@@ -84,6 +86,8 @@ inline float4 activate(float4 v, int act, float a, float b) {
     case ACT_NEG: return -v;
     case ACT_EXP: return exp(v);
     case ACT_SQRT: return sqrt(v);
+    case ACT_SWISH: return v / (1.0f + exp(-a * v));
+    case ACT_LOG: return log(v);
     default: return v;
     }
 }

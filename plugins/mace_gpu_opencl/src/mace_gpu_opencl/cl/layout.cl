@@ -139,3 +139,21 @@ __kernel void from_nchw(__global const float *src, TOUT out, int out_pitch, VIEW
     if (valid > 3) v.w = src[base + 3 * plane];
     STORE(out, out_pitch, x, y, v);
 }
+
+/* Slice, Split and Transpose: output lane o = (n, c, h, w) reads input lane i with
+ * i[a] = start[a] + step[a] * o[src[a]] on each view axis a (src: the output axis that
+ * walks input axis a; a permutation). */
+__kernel void gather_axes(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
+                          VIEW_ARGS(on), int4 start, int4 step, int4 src) {
+    OUT_COORDS
+    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < 4; ++i) {
+        const int c = cb * 4 + i;
+        if (c >= on_c) break;
+        const int o[4] = {n, c, h, w};
+        r[i] = read_lane(in, in_pitch, in_c, in_h, in_w, start.s0 + step.s0 * o[src.s0],
+                         start.s1 + step.s1 * o[src.s1], start.s2 + step.s2 * o[src.s2],
+                         start.s3 + step.s3 * o[src.s3]);
+    }
+    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+}

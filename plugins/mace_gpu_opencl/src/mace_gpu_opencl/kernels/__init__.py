@@ -11,7 +11,7 @@ import importlib
 from mace_core.ir import Graph, Node
 from mace_core.specs import KernelSpec
 
-MODULES = ("conv", "pooling", "eltwise", "layout", "reduce", "gemm", "resize")
+MODULES = ("conv", "pooling", "eltwise", "layout", "axes", "reduce", "gemm", "resize")
 
 
 def all_kernels() -> list[KernelSpec]:

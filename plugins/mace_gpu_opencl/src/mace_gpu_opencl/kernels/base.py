@@ -307,6 +307,7 @@ def view_args(t: GpuTensor) -> list[Any]:
 ACTIVATIONS = {
     "": 0, "Relu": 1, "Clip": 2, "LeakyRelu": 3, "Sigmoid": 4, "Tanh": 5, "HardSigmoid": 6,
     "HardSwish": 7, "Elu": 8, "Softplus": 9, "Abs": 10, "Neg": 11, "Exp": 12, "Sqrt": 13,
+    "Swish": 14, "Log": 15,
 }
 
 

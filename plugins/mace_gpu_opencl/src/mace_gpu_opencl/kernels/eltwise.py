@@ -83,7 +83,7 @@ def prepare_binary(node: Node, attrs: dict[str, Any], graph: Graph, options: dic
 
 # -- activations ---------------------------------------------------------------------------
 UNARY = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Elu",
-         "Softplus", "Abs", "Neg", "Exp", "Sqrt")
+         "Softplus", "Abs", "Neg", "Exp", "Sqrt", "Swish", "Log")
 
 
 def _clip_bounds(node: Node, graph: Graph, attrs: dict[str, Any]) -> list[Any] | None:
@@ -107,7 +107,7 @@ def accepts_unary(node: Node, graph: Graph) -> bool:
 def _params(node: Node, graph: Graph, attrs: dict[str, Any]) -> list[Any]:
     if node.op_type == "Clip":
         return _clip_bounds(node, graph, attrs) or []
-    if node.op_type in ("LeakyRelu", "Elu"):
+    if node.op_type in ("LeakyRelu", "Elu", "Swish"):
         return [attrs["alpha"]]
     if node.op_type == "HardSigmoid":
         return [attrs["alpha"], attrs["beta"]]
