@@ -13,9 +13,9 @@ the reference device:
 * ``steady_ms``: the run's launches replayed back to back ``REPLAYS`` times in one queue,
   from the first launch's start to the last one's end, divided by ``REPLAYS`` (median of
   5): what the layer costs inside a stream of work, as in a model, and how cuDNN's times
-  here are taken (a CUDA graph of 20 calls replayed). The launches are all enqueued
-  behind a user event first (only the first and the last with an event object), then
-  released: the GPU runs them back to back, not as fast as the host can enqueue.
+  here are taken (a CUDA graph of 20 calls replayed). ``mace_gpu_opencl.launch.
+  back_to_back_ms`` times them: all enqueued behind a user event, then released, so the
+  GPU runs them back to back, not as fast as the host can enqueue.
 
 ``floor_us`` / ``steady_floor_us``: the same two for an empty kernel, what one launch costs
 at least whatever it does. (Back to back on the plain queue, timed by wall clock, an empty
@@ -121,24 +121,11 @@ def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
 REPLAYS = 100  # back-to-back runs per steady-state sample
 
 
-def gated_span_ms(gpu, launches: list) -> float:
-    """Each of ``launches`` (``f(wait_for, event)`` enqueues one launch) called in order
-    behind a user event, which is then set: ms from the first launch's start to the last
-    one's end."""
-    cl = gpu.cl
-    gate = cl.UserEvent(gpu.context)
-    first = launches[0]([gate], True)
-    for launch in launches[1:-1]:
-        launch(None, False)
-    last = launches[-1](None, True)
-    gate.set_status(cl.command_execution_status.COMPLETE)
-    last.wait()
-    return (last.profile.end - first.profile.start) * 1e-6
-
-
 def launch_floor_us(gpu, runs: int = 50) -> tuple[float, float]:
     """An empty kernel (one work-group of 64) on the profiling queue: median event time of
     a launch alone, and time per launch back to back."""
+    from mace_gpu_opencl.launch import back_to_back_ms
+
     cl = gpu.cl
     program = cl.Program(gpu.context, "__kernel void nothing(__global float *a) {}").build()
     kernel = cl.Kernel(program, "nothing")
@@ -160,7 +147,7 @@ def launch_floor_us(gpu, runs: int = 50) -> tuple[float, float]:
         event = launch()
         event.wait()
         times.append((event.profile.end - event.profile.start) * 1e-3)
-    steady = [gated_span_ms(gpu, [launch] * REPLAYS) * 1e3 / REPLAYS for _ in range(5)]
+    steady = [back_to_back_ms(gpu, [launch] * REPLAYS) * 1e3 / REPLAYS for _ in range(5)]
     return statistics.median(times), statistics.median(steady)
 
 
@@ -203,6 +190,8 @@ def time_session(gpu, session, feeds, runs: int
                  ) -> tuple[float, float, list[str], np.ndarray]:
     """(median GPU ms per run alone, ms per run back to back, kernel names, output); every
     launch on the profiling queue."""
+    from mace_gpu_opencl.launch import back_to_back_ms
+
     gpu.profile_all = True
     out = session.run(feeds)["y"]
     for _ in range(3):
@@ -217,7 +206,7 @@ def time_session(gpu, session, feeds, runs: int
         names = [r.name for r in records]
     gpu.trace = None
     launches = [r.replay for r in records] * REPLAYS
-    steady = [gated_span_ms(gpu, launches) / REPLAYS for _ in range(5)]
+    steady = [back_to_back_ms(gpu, launches) / REPLAYS for _ in range(5)]
     gpu.profile_all = False
     return statistics.median(samples), statistics.median(steady), names, out
 
