@@ -36,6 +36,22 @@ CONV = [
     Case("conv1d", "Conv", [(2, 4, 13), rand(6, 4, 3), rand(6)], {"pads": [1, 1]}),
 ]
 
+DECONV = [
+    Case("deconv_k2_s2", "ConvTranspose", [(1, 8, 5, 6), rand(8, 12, 2, 2), rand(12)],
+         {"strides": [2, 2]}),
+    Case("deconv_k3_s2_pad_outpad_relu", "ConvTranspose", [(2, 5, 4, 7), rand(5, 6, 3, 3)],
+         {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 0],
+          "activation": "Relu"}),
+    Case("deconv_dilated_s1", "ConvTranspose", [(1, 3, 6, 5), rand(3, 7, 3, 2), rand(7)],
+         {"dilations": [2, 1], "pads": [1, 0, 0, 1]}),
+    Case("deconv_grouped_blocks", "ConvTranspose", [(1, 8, 4, 4), rand(8, 4, 2, 2)],
+         {"group": 2, "strides": [2, 2]}),
+    Case("deconv_same_upper_s3", "ConvTranspose", [(1, 4, 3, 5), rand(4, 5, 4, 4)],
+         {"strides": [3, 3], "auto_pad": "SAME_UPPER"}),
+    Case("deconv_1d", "ConvTranspose", [(2, 6, 9), rand(6, 5, 4), rand(5)],
+         {"strides": [2], "pads": [1, 2]}),
+]
+
 POOL = [
     Case("maxpool3x3_s2_pad", "MaxPool", [(1, 5, 9, 10)],
          {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
@@ -75,6 +91,12 @@ def _run(case: Case, mode: tuple[str, bool]) -> None:
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("case", CONV, ids=lambda c: c.id)
 def test_conv(gpu, case, mode):
+    _run(case, mode)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("case", DECONV, ids=lambda c: c.id)
+def test_conv_transpose(gpu, case, mode):
     _run(case, mode)
 
 

@@ -203,3 +203,41 @@ __kernel void depthwise_1(CONV_ARGS) {
     STORE(out, out_pitch, ocb * out_w + ow, row,
           mask_lanes(activate(acc, act, a0, a1), ocb, out_c));
 }
+
+/* ConvTranspose: output texel (ocb, ow, row) gathers every input pixel that a tap scatters
+ * onto it (oh = ih * sh - pt + ky * dh, so ih = (oh + pt - ky * dh) / sh where that
+ * divides; likewise for w). Groups (``group``) must hold whole channel blocks unless there
+ * is one. Filters: W (C, M / group, KH, KW) as (M, C / group, KH, KW), packed like conv2d's
+ * dense filters: [OCB][KH][KW][C / group, padded to 4][4 oc]. */
+__kernel void conv_transpose(CONV_ARGS) {
+    const int ocb = get_global_id(0);
+    const int ow = get_global_id(1);
+    const int row = get_global_id(2);
+    if (ocb * 4 >= out_c || ow >= out_w || row >= rows) return;
+    const int n = row / out_h, oh = row - n * out_h;
+    const int gcb = (in_c / group + 3) / 4;               /* input blocks per group */
+    const int icb0 = group == 1 ? 0 : ocb / (out_c / group / 4) * gcb;
+    float4 acc = bias[ocb];
+    for (int ky = 0; ky < kh; ++ky) {
+        const int t = oh + pt - ky * dh;
+        if (t < 0 || t % sh) continue;
+        const int ih = t / sh;
+        if (ih >= in_h) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+            const int u = ow + pl - kx * dw;
+            if (u < 0 || u % sw) continue;
+            const int iw = u / sw;
+            if (iw >= in_w) continue;
+            const int widx = ((ocb * kh + ky) * kw + kx) * gcb * 4;
+            for (int cb = 0; cb < gcb; ++cb) {
+                const float4 v = LOAD(in, in_pitch, (icb0 + cb) * in_w + iw, n * in_h + ih);
+                const int wi = widx + cb * 4;
+                const float4 w0 = WLOAD4(filter, wi), w1 = WLOAD4(filter, wi + 1);
+                const float4 w2 = WLOAD4(filter, wi + 2), w3 = WLOAD4(filter, wi + 3);
+                ACCUMULATE(acc, v)
+            }
+        }
+    }
+    STORE(out, out_pitch, ocb * out_w + ow, row,
+          mask_lanes(activate(acc, act, a0, a1), ocb, out_c));
+}

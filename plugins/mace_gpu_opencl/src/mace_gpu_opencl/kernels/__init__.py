@@ -11,7 +11,8 @@ import importlib
 from mace_core.ir import Graph, Node
 from mace_core.specs import KernelSpec
 
-MODULES = ("conv", "pooling", "eltwise", "layout", "axes", "reduce", "gemm", "resize")
+MODULES = ("conv", "conv_transpose", "pooling", "eltwise", "layout", "axes", "reduce", "gemm",
+           "resize")
 
 
 def all_kernels() -> list[KernelSpec]:
