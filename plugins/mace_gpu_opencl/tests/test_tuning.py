@@ -100,3 +100,30 @@ def test_heuristic(gws):
     local = heuristic_local(gws, 1024, cpu=False)
     assert len(local) == len(gws) and int(np.prod(local)) <= 64
     assert all(lx <= g for lx, g in zip(local, gws, strict=True))
+
+
+def test_tuning_session_plans_each_launch_once(gpu, monkeypatch):
+    """After its first run a tuning session resolves no local size again: launches whose
+    local size is pinned (GEMM, Winograd) keep their plan like tuned ones (re-planning them
+    every launch once cost ~10% of a run's host time)."""
+    from mace_gpu_opencl.launch import Launcher
+
+    case = Case("tune_gemm_conv", "Conv", [(1, 40, 9, 9), rand(48, 40, 1, 1)])
+    graph, feeds = build(case)
+    session = Model(graph).session(["gpu"], gpu_storage="buffer", gpu_tuning=2,
+                                   gpu_conv_kernel="conv2d_gemm")
+    ref = Model(graph).session(["reference"]).run(feeds)["y"]
+    check(session.run(feeds)["y"], ref, half=False)
+    calls = []
+    original = Launcher.local_size
+
+    def counted(self, gws):
+        calls.append(self.name)
+        return original(self, gws)
+
+    monkeypatch.setattr(Launcher, "local_size", counted)
+    for _ in range(3):
+        session.run(feeds)
+    _, trace = traced(gpu, session, feeds)
+    assert any(r.name.startswith("conv2d_gemm") for r in trace), [r.name for r in trace]
+    assert calls == []

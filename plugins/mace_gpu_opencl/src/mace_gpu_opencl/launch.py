@@ -183,8 +183,10 @@ class Launcher:
         raw = self.runtime.raw
         plan = (tuner.version, gws, rounded, local, raw and raw.sizes(rounded),
                 raw and raw.sizes(local))
-        if self.internal or not self.tuning or tuner.key(self.name, self.variant,
-                                                         gws) in tuner.tuned:
+        # kept unless this size is still to be tuned (a pinned local size never is: not
+        # keeping those made every launch of a tuning session plan again, ~10% host time)
+        if (self.internal or not self.tuning or self.fixed_local is not None
+                or tuner.key(self.name, self.variant, gws) in tuner.tuned):
             self._plans[key] = plan
         return plan
 
