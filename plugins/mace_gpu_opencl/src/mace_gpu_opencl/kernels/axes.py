@@ -14,8 +14,7 @@ from typing import Any
 
 from mace_core.ir import Graph, Node
 from mace_core.ops.slicing import slice_plan, split_sizes
-from mace_core.specs import KernelSpec
-from mace_gpu_opencl.kernels.base import OpEnv, activations_ok, const, view_args
+from mace_gpu_opencl.kernels.base import OpEnv, activations_ok, const, gpu_spec, view_args
 from mace_gpu_opencl.tensor import view_axis
 
 IDENTITY = (0, 1, 2, 3)
@@ -139,12 +138,8 @@ def prepare_transpose(node: Node, attrs: dict[str, Any], graph: Graph,
     return run
 
 
-def _spec(op: str, prepare, when) -> KernelSpec:
-    return KernelSpec(op, "gpu", prepare=prepare, when=when, priority=10, name=f"gpu:{op}")
-
-
 KERNELS = [
-    _spec("Slice", prepare_slice, accepts_slice),
-    _spec("Split", prepare_split, accepts_split),
-    _spec("Transpose", prepare_transpose, accepts_transpose),
+    gpu_spec("Slice", prepare_slice, accepts_slice),
+    gpu_spec("Split", prepare_split, accepts_split),
+    gpu_spec("Transpose", prepare_transpose, accepts_transpose),
 ]

@@ -34,6 +34,7 @@ import numpy as np
 from mace_core.dtypes import DType
 from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
+from mace_core.specs import KernelSpec
 from mace_gpu_opencl.device import GpuRuntime, get_runtime
 from mace_gpu_opencl.launch import Launcher
 from mace_gpu_opencl.memory import Allocator, gpu_lifetimes, gpu_requests
@@ -41,6 +42,12 @@ from mace_gpu_opencl.tensor import BUFFER, IMAGE, GpuTensor, allocate_mem, fits_
 
 I32 = np.int32
 F32 = np.float32
+
+
+def gpu_spec(op: str, prepare: Any, when: Any) -> KernelSpec:
+    """The KernelSpec of a GPU kernel for ``op`` (priority 10: before the reference)."""
+    return KernelSpec(op, "gpu", prepare=prepare, when=when, priority=10, name=f"gpu:{op}")
+
 DEVICE_TENSORS = ("auto", "always", "never")
 
 

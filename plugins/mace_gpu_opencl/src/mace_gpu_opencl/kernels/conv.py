@@ -33,7 +33,6 @@ import numpy as np
 
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import window_attrs, window_geometry
-from mace_core.specs import KernelSpec
 from mace_gpu_opencl.kernels import winograd
 from mace_gpu_opencl.kernels.base import (
     I32,
@@ -42,6 +41,7 @@ from mace_gpu_opencl.kernels.base import (
     activations_ok,
     const,
     fused_ok,
+    gpu_spec,
     is_const,
     tensor_args,
 )
@@ -319,5 +319,4 @@ def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, 
     return run
 
 
-KERNELS = [KernelSpec("Conv", "gpu", prepare=prepare, when=accepts, priority=10,
-                      name="gpu:Conv")]
+KERNELS = [gpu_spec("Conv", prepare, accepts)]

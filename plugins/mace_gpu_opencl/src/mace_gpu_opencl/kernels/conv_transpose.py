@@ -11,7 +11,6 @@ import numpy as np
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import window_attrs
 from mace_core.ops.conv_transpose import transpose_geometry
-from mace_core.specs import KernelSpec
 from mace_gpu_opencl.kernels.base import (
     I32,
     OpEnv,
@@ -19,6 +18,7 @@ from mace_gpu_opencl.kernels.base import (
     activations_ok,
     const,
     fused_ok,
+    gpu_spec,
     is_const,
     tensor_args,
 )
@@ -81,5 +81,4 @@ def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, 
     return run
 
 
-KERNELS = [KernelSpec("ConvTranspose", "gpu", prepare=prepare, when=accepts, priority=10,
-                      name="gpu:ConvTranspose")]
+KERNELS = [gpu_spec("ConvTranspose", prepare, accepts)]

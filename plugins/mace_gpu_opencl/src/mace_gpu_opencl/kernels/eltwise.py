@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from mace_core.ir import Graph, Node
-from mace_core.specs import KernelSpec
 from mace_gpu_opencl.kernels.base import (
     I32,
     OpEnv,
@@ -21,6 +20,7 @@ from mace_gpu_opencl.kernels.base import (
     const,
     float_activation,
     fused_ok,
+    gpu_spec,
     tensor_args,
 )
 from mace_gpu_opencl.kernels.layout import Relayout
@@ -170,12 +170,8 @@ def prepare_batchnorm(node: Node, attrs: dict[str, Any], graph: Graph,
     return run
 
 
-def _spec(op: str, prepare, when) -> KernelSpec:
-    return KernelSpec(op, "gpu", prepare=prepare, when=when, priority=10, name=f"gpu:{op}")
-
-
 KERNELS = [
-    *(_spec(op, prepare_binary, accepts_binary) for op in BINARY),
-    *(_spec(op, prepare_unary, accepts_unary) for op in UNARY),
-    _spec("BatchNormalization", prepare_batchnorm, accepts_batchnorm),
+    *(gpu_spec(op, prepare_binary, accepts_binary) for op in BINARY),
+    *(gpu_spec(op, prepare_unary, accepts_unary) for op in UNARY),
+    gpu_spec("BatchNormalization", prepare_batchnorm, accepts_batchnorm),
 ]

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from mace_core.ir import Graph, Node
-from mace_core.specs import KernelSpec
 from mace_gpu_opencl.kernels.base import (
     OpEnv,
     activation_args,
     activations_ok,
     const,
     fused_ok,
+    gpu_spec,
     is_const,
 )
 from mace_gpu_opencl.kernels.conv import ConvLaunch, ConvShape
@@ -78,8 +78,4 @@ def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, 
     return run
 
 
-KERNELS = [
-    KernelSpec("Gemm", "gpu", prepare=prepare, when=accepts_gemm, priority=10, name="gpu:Gemm"),
-    KernelSpec("MatMul", "gpu", prepare=prepare, when=accepts_matmul, priority=10,
-               name="gpu:MatMul"),
-]
+KERNELS = [gpu_spec("Gemm", prepare, accepts_gemm), gpu_spec("MatMul", prepare, accepts_matmul)]

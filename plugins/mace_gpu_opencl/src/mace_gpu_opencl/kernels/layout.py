@@ -13,7 +13,6 @@ import numpy as np
 
 from mace_core.ir import Graph, Node
 from mace_core.ops.pad import _pad_widths
-from mace_core.specs import KernelSpec
 from mace_gpu_opencl.kernels.base import (
     F32,
     I32,
@@ -21,6 +20,7 @@ from mace_gpu_opencl.kernels.base import (
     activations_ok,
     const,
     float_activation,
+    gpu_spec,
     tensor_args,
     view_args,
 )
@@ -227,14 +227,10 @@ def prepare_pad(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[s
     return run
 
 
-def _spec(op: str, prepare, when) -> KernelSpec:
-    return KernelSpec(op, "gpu", prepare=prepare, when=when, priority=10, name=f"gpu:{op}")
-
-
 KERNELS = [
-    *(_spec(op, prepare_reshape, accepts_reshape) for op in RESHAPES),
-    _spec("Concat", prepare_concat, accepts_concat),
-    _spec("DepthToSpace", prepare_depth_space, accepts_depth_space),
-    _spec("SpaceToDepth", prepare_depth_space, accepts_depth_space),
-    _spec("Pad", prepare_pad, accepts_pad),
+    *(gpu_spec(op, prepare_reshape, accepts_reshape) for op in RESHAPES),
+    gpu_spec("Concat", prepare_concat, accepts_concat),
+    gpu_spec("DepthToSpace", prepare_depth_space, accepts_depth_space),
+    gpu_spec("SpaceToDepth", prepare_depth_space, accepts_depth_space),
+    gpu_spec("Pad", prepare_pad, accepts_pad),
 ]

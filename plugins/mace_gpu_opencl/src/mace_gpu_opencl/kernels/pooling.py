@@ -6,8 +6,7 @@ from typing import Any
 
 from mace_core.ir import Graph, Node
 from mace_core.ops.conv import window_attrs, window_geometry
-from mace_core.specs import KernelSpec
-from mace_gpu_opencl.kernels.base import I32, OpEnv, activations_ok, tensor_args
+from mace_gpu_opencl.kernels.base import I32, OpEnv, activations_ok, gpu_spec, tensor_args
 from mace_gpu_opencl.tensor import view4
 
 
@@ -65,11 +64,7 @@ def prepare_global(node: Node, attrs: dict[str, Any], graph: Graph, options: dic
 
 
 KERNELS = [
-    KernelSpec(op, "gpu", prepare=prepare_window, when=accepts_window, priority=10,
-               name=f"gpu:{op}")
-    for op in ("MaxPool", "AveragePool")
-] + [
-    KernelSpec(op, "gpu", prepare=prepare_global, when=accepts_global, priority=10,
-               name=f"gpu:{op}")
-    for op in ("GlobalMaxPool", "GlobalAveragePool")
+    *(gpu_spec(op, prepare_window, accepts_window) for op in ("MaxPool", "AveragePool")),
+    *(gpu_spec(op, prepare_global, accepts_global)
+      for op in ("GlobalMaxPool", "GlobalAveragePool")),
 ]

@@ -8,8 +8,7 @@ import numpy as np
 
 from mace_core.ir import Graph, Node
 from mace_core.ops.reduce import reduce_axes
-from mace_core.specs import KernelSpec
-from mace_gpu_opencl.kernels.base import I32, OpEnv, activations_ok, const, view_args
+from mace_gpu_opencl.kernels.base import I32, OpEnv, activations_ok, const, gpu_spec, view_args
 from mace_gpu_opencl.kernels.layout import Relayout
 from mace_gpu_opencl.tensor import view4, view_axis
 
@@ -96,11 +95,6 @@ def prepare_reduce(node: Node, attrs: dict[str, Any], graph: Graph, options: dic
 
 
 KERNELS = [
-    KernelSpec(op, "gpu", prepare=prepare_softmax, when=accepts_softmax, priority=10,
-               name=f"gpu:{op}")
-    for op in ("Softmax", "LogSoftmax")
-] + [
-    KernelSpec(op, "gpu", prepare=prepare_reduce, when=accepts_reduce, priority=10,
-               name=f"gpu:{op}")
-    for op in REDUCE_OPS
+    *(gpu_spec(op, prepare_softmax, accepts_softmax) for op in ("Softmax", "LogSoftmax")),
+    *(gpu_spec(op, prepare_reduce, accepts_reduce) for op in REDUCE_OPS),
 ]

@@ -18,8 +18,7 @@ from mace_core.ops.resize import (
     output_plan,
     source_coords,
 )
-from mace_core.specs import KernelSpec
-from mace_gpu_opencl.kernels.base import I32, OpEnv, activations_ok, const, tensor_args
+from mace_gpu_opencl.kernels.base import I32, OpEnv, activations_ok, const, gpu_spec, tensor_args
 
 
 def _plan(node: Node, graph: Graph, attrs: dict[str, Any]) -> tuple[list[float], dict] | None:
@@ -113,5 +112,4 @@ def prepare(node: Node, attrs: dict[str, Any], graph: Graph, options: dict[str, 
     return run
 
 
-KERNELS = [KernelSpec("Resize", "gpu", prepare=prepare, when=accepts, priority=10,
-                      name="gpu:Resize")]
+KERNELS = [gpu_spec("Resize", prepare, accepts)]
