@@ -29,7 +29,8 @@ points that register them. Writes ``OUT/gpu_h100.md``, ``OUT/gpu_h100.json`` and
 
 On a machine with the NVIDIA driver, PyTorch, torchvision, onnx and onnxruntime but no
 pyopencl (wheels for Python 3.12 downloaded beforehand into ``.whl/``: pyopencl, pytools,
-platformdirs, siphash24), from the repository root::
+platformdirs, siphash24, and cffi + pycparser for building mace-cpu there: the ``cpu``
+phase, after which GPU sessions fall back to mace-cpu), from the repository root::
 
     mkdir -p /etc/OpenCL/vendors && echo libnvidia-opencl.so.1 > /etc/OpenCL/vendors/nvidia.icd
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -52,6 +53,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PLUGIN_SRC = ROOT / "plugins" / "mace_gpu_opencl" / "src"
+CPU_SRC = ROOT / "plugins" / "mace_cpu" / "src"
 PEAK_TFLOPS = 67.0  # H100 SXM5 FP32 (non-tensor), 132 SMs x 128 lanes x 2 x 1.98 GHz
 sys.path.insert(0, str(HERE))
 
@@ -75,9 +77,28 @@ def write_dist_info(site: Path) -> None:
         (folder / "entry_points.txt").write_text("[mace_core]\n" + "\n".join(points) + "\n")
 
 
+def build_cpu_plugin(site: Path, log: list[str]) -> bool:
+    """Build mace-cpu's C kernels for this Python (cffi from ``--site``: carry its wheels)
+    and register it, so that GPU sessions fall back to it rather than to the numpy
+    reference, as on a device with both plugins installed. False (and why, in the log)
+    when it cannot be built here."""
+    env = dict(os.environ, PYTHONPATH=str(site))
+    build = ROOT / "plugins" / "mace_cpu" / "build_ffi.py"
+    text = run([sys.executable, str(build)], env, log, timeout=300)
+    built = any((CPU_SRC / "mace_cpu").glob(
+        f"_native.cpython-{sys.version_info.major}{sys.version_info.minor}*.so"))
+    if built:
+        ENTRY_POINTS["mace_cpu"] = ["cpu = mace_cpu.plugin"]
+        write_dist_info(site)
+    else:
+        log.append(f"mace-cpu not built: {text[-300:]}")
+    return built
+
+
 def env_for(site: Path, plugin_src: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    path = [str(site), str(ROOT / "src"), str(ROOT / "converters" / "src"), str(plugin_src)]
+    path = [str(site), str(ROOT / "src"), str(ROOT / "converters" / "src"), str(plugin_src),
+            str(CPU_SRC)]
     env["PYTHONPATH"] = os.pathsep.join(path)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
@@ -133,6 +154,7 @@ def main() -> None:
     ours_env = env_for(args.site, PLUGIN_SRC, MACE_CACHE_DIR=str(args.work / "cache"))
     log: list[str] = []
     result: dict = {"peak_tflops": PEAK_TFLOPS, "time": time.strftime("%Y-%m-%d %H:%M")}
+    result["cpu_plugin"] = "cpu" not in skip and build_cpu_plugin(args.site, log)
     try:
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm,"
                               "clocks.sm,power.limit", "--format=csv,noheader"],

@@ -201,8 +201,10 @@ def zoo_section(result: dict, peak: float) -> list[str]:
         return ["", "## Zoo models", "", zoo["error"]]
     from gpu_zoo import table
 
-    return ["", "## Zoo models (gpu with reference fallback; error vs the source framework)",
-            "", *table(zoo, peak)]
+    devices = next((row["devices"] for row in zoo.values() if "devices" in row),
+                   ["gpu", "reference"])
+    return ["", f"## Zoo models (devices {', '.join(devices)}: ops the GPU does not take run "
+            "on the next; error vs the source framework)", "", *table(zoo, peak)]
 
 
 def report(result: dict) -> str:

@@ -11,7 +11,8 @@ framework's outputs on them (``ref:<output>``: onnxruntime or LiteRT / TensorFlo
 there, fp32, and timed with onnxruntime's CPU EP too), TFLite / Keras ones converted here
 to ``DIR/<name>.pb`` with fp16-stored weights (half the bytes; the error column then
 includes the weights' fp16 rounding). ``run`` times ``session.run`` (numpy in, numpy out,
-wall clock) on ``["gpu", "reference"]`` with image and buffer storage untuned, and buffer
+wall clock) on ``["gpu", "cpu", "reference"]`` (``["gpu", "reference"]`` where mace-cpu is not
+installed) with image and buffer storage untuned, and buffer
 tuned (``gpu_tuning``); each output is compared with the staged reference (max relative
 error, cosine).
 """
@@ -111,9 +112,13 @@ def run(stage_dir: Path, out: Path, runs: int, models: list[str] | None) -> None
     from models import count_macs
 
     import mace_core
+    from mace_core.registry import default_registry
 
     results: dict[str, dict] = {}
     work = Path(tempfile.mkdtemp(prefix="gpu_zoo_"))
+    # mace-cpu takes what the GPU does not where it is installed (see gpu_h100.py)
+    devices = ["gpu", "cpu", "reference"] if "cpu" in default_registry().devices else [
+        "gpu", "reference"]
     for npz in sorted(stage_dir.glob("*.npz")):
         name = npz.stem
         if models and name not in models:
@@ -128,12 +133,12 @@ def run(stage_dir: Path, out: Path, runs: int, models: list[str] | None) -> None
         refs = {k[4:]: data[k] for k in data.files if k.startswith("ref:")}
         model = mace_core.load(pb)
         row: dict = {"macs": sum(count_macs(model.graph).values()),
-                     "weights": "fp32" if pb.parent == work else "fp16"}
+                     "weights": "fp32" if pb.parent == work else "fp16", "devices": devices}
         configs = [("image", {"gpu_storage": "image"}), ("buffer", {"gpu_storage": "buffer"}),
                    ("buffer tuned", {"gpu_storage": "buffer", "gpu_tuning": 12})]
         for label, options in configs:
             try:
-                session = model.session(["gpu", "reference"], **options)
+                session = model.session(devices, **options)
                 first = session.run(feeds)
                 steps = session.placement.steps
                 entry = {**_time(lambda s=session, f=feeds: s.run(f), runs),
@@ -165,7 +170,8 @@ def run(stage_dir: Path, out: Path, runs: int, models: list[str] | None) -> None
 def table(results: dict, peak_tflops: float) -> list[str]:
     """Markdown rows of the zoo table (used by gpu_report.py)."""
     lines = ["| model (weights) | engine | median ms | p90 ms | GFLOP/s | % fp32 peak | "
-             "max rel err | cosine | ops gpu / fallback |", "|---|---|---|---|---|---|---|---|---|"]
+             "max rel err | cosine | ops gpu / other device |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in results.items():
         for label in ("image", "buffer", "buffer tuned", "onnxruntime CPU"):
             r = row.get(label)
