@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from engines import ENGINES, PEERS  # noqa: E402
@@ -247,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([args.python, str(HERE / "models.py"), "--models", ",".join(args.models),
                         "--cache-dir", str(args.cache_dir)], check=True,
                        stdout=sys.stderr)
+    # Our packages are imported from the source tree (editable installs), which has no
+    # bytecode where PYTHONDONTWRITEBYTECODE is set: compile it, as installing a wheel does
+    # for the peers, or every worker's cold start would include compiling ~100 modules.
+    sources = [ROOT / "src", ROOT / "converters" / "src", *sorted(ROOT.glob("plugins/*/src"))]
+    subprocess.run([args.python, "-m", "compileall", "-q", *map(str, sources)],
+                   check=False, stdout=sys.stderr)
     engines, unavailable = usable_engines(args.engines, args.python)
     results: dict = {"rows": [], "sgemm": [], "models": {}, "unavailable_engines": unavailable,
                      "settings": {k: (str(v) if isinstance(v, Path) else v)
