@@ -188,7 +188,7 @@ MC_TARGET_AVX512 static void tile_avx512(const tile_args *t) {
 int mc_skinny_supported(int isa) { return isa == MC_ISA_AVX512; }
 
 typedef struct {
-    int m, n, k, isa, per_task;
+    int m, n, k, isa, ranges; /* range i: slivers [i * S / ranges, (i+1) * S / ranges) */
     const float *a, *b, *bias;
     const uint16_t *bh; /* B as fp16 instead of b */
     long a_sr, a_sk, y_sr, y_sc;
@@ -205,8 +205,9 @@ typedef struct {
 static void skinny_task(void *raw, long task, int tid) {
     skinny_job *j = raw;
     const int parts = MC_MAX(1, j->row_parts), part_i = (int)(task % parts);
-    const int s0 = (int)(task / parts) * j->per_task;
-    const int s1 = MC_MIN(MC_CEIL_DIV(j->n, SK_NR), s0 + j->per_task);
+    const long slivers = MC_CEIL_DIV(j->n, SK_NR), range = task / parts;
+    const int s0 = (int)(slivers * range / j->ranges);
+    const int s1 = (int)(slivers * (range + 1) / j->ranges);
     const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
     const int tiles = MC_CEIL_DIV(j->m, 8); /* this task's row tiles: [tl0, tl1) */
     const int tl0 = (int)((long)tiles * part_i / parts);
@@ -284,12 +285,20 @@ static int skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *
     const int slivers = MC_CEIL_DIV(n, SK_NR);
     int threads = mc_threads_for(t, 2.0 * MC_ROUND_UP(m, 8) * (double)slivers * SK_NR * k *
                                         MC_NS_PER_GEMM_FLOP);
-    j.per_task = threads > 1 ? MC_MAX(1, slivers / (3 * threads)) : slivers;
-    /* few slivers (3 for 96 output channels): split the rows too, or 2 threads get 2:1 */
-    const int ranges = MC_CEIL_DIV(slivers, j.per_task);
-    j.row_parts = MC_MAX(1, MC_MIN(MC_CEIL_DIV(m, 8), MC_CEIL_DIV(3 * threads, ranges)));
-    if (threads <= 1) j.row_parts = 1;
-    mc_parallel(t, threads, (long)ranges * j.row_parts, skinny_task, &j);
+    /* about 3 tasks per thread, slivers spread evenly over them; few slivers (3 for 96
+     * output channels): split the rows too, or 2 threads get 2:1. The task count is a
+     * multiple of the threads where it can be: 7 ranges of 32 slivers (1000 outputs) on 2
+     * threads ran 4:3. */
+    const int tiles = MC_CEIL_DIV(m, 8);
+    j.ranges = threads > 1 ? MC_MIN(slivers, 3 * threads) : 1;
+    j.row_parts = threads > 1 ? MC_MAX(1, MC_MIN(tiles, MC_CEIL_DIV(3 * threads, j.ranges)))
+                              : 1;
+    while (threads > 1 && (long)j.ranges * j.row_parts % threads != 0) {
+        if (j.row_parts < tiles) j.row_parts++;
+        else if (j.ranges < slivers) j.ranges++;
+        else break;
+    }
+    mc_parallel(t, threads, (long)j.ranges * j.row_parts, skinny_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
 
