@@ -87,6 +87,15 @@ static void loop_planes(dw_job *j, long first, long last, int tid, float lo, flo
         int m = (int)(plane % p->m);
         const float *x = j->x + (b * p->c + m / mult) * in_plane, *k = j->w + (long)m * ntaps;
         float *y = j->y + plane * out_plane;
+        if (flat && j->ops.flat2 && mult == 1 && out_plane <= 64 && plane + 1 < last &&
+            m + 1 < p->m) { /* planes m and m + 1 at once */
+            j->ops.flat2(x, in_plane, j->toff, j->masks, k, ntaps, j->bias + m, lo, hi, y,
+                         out_plane);
+            if (!clamp && act.kind != MC_ACT_NONE)
+                mc_act_apply(&act, j->isa, y, y, 2 * out_plane);
+            plane++;
+            continue;
+        }
         if (flat) {
             j->ops.flat(x, j->toff, j->masks, k, ntaps, j->bias[m], lo, hi, y, out_plane);
         } else {

@@ -176,6 +176,11 @@ typedef struct {
     void (*fill)(const mc_conv_params *p, const mc_dw_grid *g, const float *x, float *buf);
     void (*crop)(const mc_conv_params *p, const mc_dw_grid *g, const float *grid, float *y);
     mc_dw_loop_fn grid, flat; /* flat: NULL where the ISA has none */
+    /* flat on planes x and x + in_plane (kernels k and k + ntaps, bias[0] and bias[1],
+     * outputs dst and dst + nq) of at most 64 outputs, or NULL */
+    void (*flat2)(const float *x, long in_plane, const long *toff, const uint16_t *masks,
+                  const float *k, int ntaps, const float *bias, float lo, float hi,
+                  float *dst, long nq);
 } mc_dw_grid_ops_t;
 void mc_dw_grid_plan(const mc_conv_params *p, mc_dw_grid *g);
 void mc_dw_grid_ops(int isa, mc_dw_grid_ops_t *ops);
