@@ -58,6 +58,8 @@ def test_gemm_fused_activation(case, activation, params, isa):
 @pytest.mark.parametrize("a_shape, b_shape, b_const", [
     ((4, 16), (16, 24), True),
     ((1, 1000), (1000, 10), True),
+    ((1, 263), (263, 45), True),        # one row: K blocks 256 + 7 (4 steps at a time + 3)
+    ((1, 1027), (1027, 70), True),      # 4 blocks of 256 + 3
     ((2, 5, 33), (33, 17), True),       # batch axes of A fold into M
     ((3, 2, 4, 9), (9, 31), False),
     ((9, 8), (8, 65), False),
