@@ -81,7 +81,9 @@ MC_TARGET_AVX512 static inline void s2_taps(const s2_consts *c, const float *r,
                                             __m512 *t2) {
     __m512 a = _mm512_maskz_loadu_ps(m[0], r);
     __m512 b = _mm512_maskz_loadu_ps(m[1], r + 16);
-    __m512 next = _mm512_maskz_loadu_ps(m[2], r + 32);
+    /* only lane 0 is used: a scalar load (a one-lane masked load was the kernel's slowest
+     * instruction) */
+    __m512 next = m[2] ? _mm512_castps128_ps512(_mm_load_ss(r + 32)) : _mm512_setzero_ps();
     *t0 = _mm512_permutex2var_ps(a, c->even, b);
     *t1 = _mm512_permutex2var_ps(a, c->odd, b);
     *t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next),
