@@ -64,13 +64,16 @@ MC_TARGET_AVX512 static void crop_avx512(const mc_conv_params *p, const mc_dw_gr
 #define DW_BLOCK512(V, LOAD, LAST)                                                         \
     do {                                                                                  \
         __m512 acc[V];                                                                    \
-        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = vb;                                          \
+        _Pragma("GCC unroll 8")                                                           \
+        for (int v = 0; v < V; v++) acc[v] = vb;                                          \
         for (int t = 0; t < ntaps; t++) {                                                 \
             const __m512 w = _mm512_set1_ps(k[t]);                                        \
             const float *s = src + q + toff[t];                                           \
-            _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = _mm512_fmadd_ps(w, LOAD, acc[v]);        \
+            _Pragma("GCC unroll 8")                                                       \
+            for (int v = 0; v < V; v++) acc[v] = _mm512_fmadd_ps(w, LOAD, acc[v]);        \
         }                                                                                 \
-        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) {                                                     \
+        _Pragma("GCC unroll 8")                                                           \
+        for (int v = 0; v < V; v++) {                                                     \
             acc[v] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[v]));                      \
             _mm512_mask_storeu_ps(dst + q + 16 * v, v == V - 1 ? LAST : 0xffff, acc[v]);  \
         }                                                                                 \
@@ -116,20 +119,23 @@ MC_TARGET_AVX512 static void flat_avx512(const float *src, const long *toff,
 #define DW_PAIR512(V)                                                                      \
     do {                                                                                  \
         __m512 a0[V], a1[V];                                                              \
-        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) {                                                     \
+        _Pragma("GCC unroll 8")                                                           \
+        for (int v = 0; v < V; v++) {                                                     \
             a0[v] = b0;                                                                   \
             a1[v] = b1;                                                                   \
         }                                                                                 \
         for (int t = 0; t < ntaps; t++) {                                                 \
             const __m512 w0 = _mm512_set1_ps(k[t]), w1 = _mm512_set1_ps(k[ntaps + t]);    \
             const float *s0 = x + toff[t], *s1 = s0 + in_plane;                           \
-            _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) {                                                 \
+            _Pragma("GCC unroll 8")                                                       \
+            for (int v = 0; v < V; v++) {                                                 \
                 const __mmask16 m = masks[v * ntaps + t];                                 \
                 a0[v] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, s0 + 16 * v), a0[v]); \
                 a1[v] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(m, s1 + 16 * v), a1[v]); \
             }                                                                             \
         }                                                                                 \
-        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) {                                                     \
+        _Pragma("GCC unroll 8")                                                           \
+        for (int v = 0; v < V; v++) {                                                     \
             const __mmask16 keep = v == V - 1 ? last : 0xffff;                            \
             a0[v] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, a0[v]));                        \
             a1[v] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, a1[v]));                        \
@@ -158,13 +164,16 @@ MC_TARGET_AVX512 static void flat2_avx512(const float *x, long in_plane, const l
 #define DW_BLOCK256(V, LOAD, LAST)                                                         \
     do {                                                                                  \
         __m256 acc[V];                                                                    \
-        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = vb;                                          \
+        _Pragma("GCC unroll 8")                                                           \
+        for (int v = 0; v < V; v++) acc[v] = vb;                                          \
         for (int t = 0; t < ntaps; t++) {                                                 \
             const __m256 w = _mm256_set1_ps(k[t]);                                        \
             const float *s = src + q + toff[t];                                           \
-            _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = _mm256_fmadd_ps(w, LOAD, acc[v]);        \
+            _Pragma("GCC unroll 8")                                                       \
+            for (int v = 0; v < V; v++) acc[v] = _mm256_fmadd_ps(w, LOAD, acc[v]);        \
         }                                                                                 \
-        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) {                                                     \
+        _Pragma("GCC unroll 8")                                                           \
+        for (int v = 0; v < V; v++) {                                                     \
             acc[v] = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc[v]));                      \
             _mm256_maskstore_ps(dst + q + 8 * v, v == V - 1 ? LAST : all, acc[v]);        \
         }                                                                                 \
