@@ -12,10 +12,9 @@
  * runs in one pass (a sliver streams from L2). Y is written through (y_sr, y_sc): row-major
  * (y_sc = 1), or transposed back into NCHW (y_sr = 1) by an in-register 8 x 16 transpose.
  * The bias is per column; ReLU / Clip are fused, other activations run on the output.
- * A single row (M = 1, a fully connected layer) sums four steps of K in separate
- * accumulators: one chain of dependent FMAs per 32 columns left the loads waiting on
- * FMA latency (1000 x 1024 from L3: 54 -> 46 us); and it prefetches B into L1 4 KB ahead
- * rather than the next K block into L2 (from L3: 52 -> 36 us, from memory: 107 -> 82 us).
+ * A job of a single row (M = 1, a fully connected layer) sums four steps of K in separate
+ * accumulators and prefetches B into L1 4 KB ahead (row1_sums; 1000 x 1024 from L3:
+ * 54 -> 36 us, from memory: 107 -> 82 us).
  * B may be held as fp16 (mc_skinny_run_f16): each row of a sliver is widened as it is
  * loaded (_mm512_cvtph_ps), so the stream from L2 / memory is half as many bytes.
  */
@@ -99,6 +98,53 @@ typedef struct {
     int tiles, tile_index;
 } tile_args;
 
+/* The sums of one row (M = 1) over the K steps a multiple of 4 covers, added to acc[0..1];
+ * returns that many steps. Four steps go to separate accumulators (one chain of dependent
+ * FMAs per 32 columns left the loads waiting on FMA latency), and B, which streams through
+ * once, is prefetched into L1 a fixed distance ahead (the blocks of a range of slivers lie
+ * end to end) instead of the next K block into L2. */
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) int
+row1_sums(const int F16, const tile_args *t, __m512 *acc) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 e[3][2] = {{z, z}, {z, z}, {z, z}};
+    const float *a = t->a, *b = t->b;
+    const long sk = t->sk;
+    int kk = 0;
+    for (; kk + 4 <= t->k; kk += 4) {
+        const char *ahead = (F16 ? (const char *)(t->bh + SK_NR * kk)
+                                 : (const char *)(b + SK_NR * kk)) + SK_PREFETCH;
+        for (int l = 0; l < (F16 ? 4 : 8); l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+        for (int u = 0; u < 4; u++) {
+            __m512 v0, v1;
+            if (F16) {
+                const __m256i *h = (const __m256i *)(t->bh + SK_NR * (kk + u));
+                v0 = _mm512_cvtph_ps(_mm256_load_si256(h));
+                v1 = _mm512_cvtph_ps(_mm256_load_si256(h + 1));
+            } else {
+                v0 = _mm512_load_ps(b + SK_NR * (kk + u));
+                v1 = _mm512_load_ps(b + SK_NR * (kk + u) + 16);
+            }
+            const __m512 av = _mm512_set1_ps(a[(kk + u) * sk]);
+            __m512 *d = u == 0 ? acc : e[u - 1];
+            d[0] = _mm512_fmadd_ps(av, v0, d[0]);
+            d[1] = _mm512_fmadd_ps(av, v1, d[1]);
+        }
+    }
+    for (int h = 0; h < 2; h++)
+        acc[h] = _mm512_add_ps(_mm512_add_ps(acc[h], e[0][h]), _mm512_add_ps(e[1][h], e[2][h]));
+    return kk;
+}
+
+MC_TARGET_AVX512 static __attribute__((noinline)) int row1_sums_f32(const tile_args *t,
+                                                                    __m512 *acc) {
+    return row1_sums(0, t, acc);
+}
+
+MC_TARGET_AVX512 static __attribute__((noinline)) int row1_sums_f16(const tile_args *t,
+                                                                    __m512 *acc) {
+    return row1_sums(1, t, acc);
+}
+
 MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
 tile(const int MR, const int F16, const tile_args *t) {
     __m512 acc[8][2];
@@ -115,34 +161,8 @@ tile(const int MR, const int F16, const tile_args *t) {
     const float *a = t->a, *b = t->b;
     const long sr = t->sr, sk = t->sk;
     int kk = 0;
-    if (MR == 1) { /* one row (a fully connected layer): 4 chains of FMAs, not 1 */
-        __m512 e[3][2] = {{z, z}, {z, z}, {z, z}};
-        for (; kk + 4 <= t->k; kk += 4) {
-            /* B streams through once: prefetch into L1 a fixed distance ahead (the blocks
-             * of a range of slivers lie end to end) */
-            const char *ahead = (F16 ? (const char *)(t->bh + SK_NR * kk)
-                                     : (const char *)(b + SK_NR * kk)) + SK_PREFETCH;
-            for (int l = 0; l < (F16 ? 4 : 8); l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-            for (int u = 0; u < 4; u++) {
-                __m512 v0, v1;
-                if (F16) {
-                    const __m256i *h = (const __m256i *)(t->bh + SK_NR * (kk + u));
-                    v0 = _mm512_cvtph_ps(_mm256_load_si256(h));
-                    v1 = _mm512_cvtph_ps(_mm256_load_si256(h + 1));
-                } else {
-                    v0 = _mm512_load_ps(b + SK_NR * (kk + u));
-                    v1 = _mm512_load_ps(b + SK_NR * (kk + u) + 16);
-                }
-                const __m512 av = _mm512_set1_ps(a[(kk + u) * sk]);
-                __m512 *d = u == 0 ? acc[0] : e[u - 1];
-                d[0] = _mm512_fmadd_ps(av, v0, d[0]);
-                d[1] = _mm512_fmadd_ps(av, v1, d[1]);
-            }
-        }
-        for (int h = 0; h < 2; h++)
-            acc[0][h] = _mm512_add_ps(_mm512_add_ps(acc[0][h], e[0][h]),
-                                      _mm512_add_ps(e[1][h], e[2][h]));
-    }
+    if (MR == 1 && t->tiles == 1) /* a fully connected layer: see row1_sums */
+        kk = F16 ? row1_sums_f16(t, acc[0]) : row1_sums_f32(t, acc[0]);
 #pragma GCC unroll 2
     for (; kk < t->k; kk++) {
         __m512 v0, v1;
