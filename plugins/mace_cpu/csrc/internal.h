@@ -117,6 +117,9 @@ void mc_threads_spread(mc_threads *t);
 /* Ends the pool's own fallback to serial jobs (mc_parallel), so the next jobs use the
  * workers: a step list probing its parallel time. */
 void mc_threads_forgive(mc_threads *t);
+/* Keeps the workers spinning instead of sleeping: while a step list runs in parallel
+ * (running = 1), then for $MACE_CPU_LINGER_US (1 ms) after it (running = 0). */
+void mc_threads_linger(mc_threads *t, int running);
 /* Serialises ops on one pool (they share its workspace). Both accept NULL. */
 void mc_op_begin(mc_threads *t);
 void mc_op_end(mc_threads *t);

@@ -85,7 +85,10 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
                                                 : probe || warm ? !faster : faster;
         mc_threads_set_serial(t, serial);
-        if (!serial) mc_threads_spread(t);
+        if (!serial) {
+            mc_threads_spread(t);
+            mc_threads_linger(t, 1);
+        }
         if (!serial && (probe || warm)) mc_threads_forgive(t);
         start = now_s();
     }
@@ -95,6 +98,7 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         if (rc != MC_OK && failed) *failed = i;
     }
     if (adapt) mc_threads_set_serial(t, 0);
+    if (adapt && !serial) mc_threads_linger(t, 0);
     if (adapt && !warm) {
         double *smooth = &stats->seconds[serial], took = now_s() - start;
         if (probe) { /* the other way is still much slower: look again later */
