@@ -121,8 +121,10 @@ void mc_dw_grid_ops(int isa, mc_dw_grid_ops_t *ops) {
     ops->crop = crop_scalar;
     ops->grid = grid_scalar;
     ops->flat = NULL;
+    ops->flat2 = NULL;
 #ifdef MC_X86
     if (isa == MC_ISA_AVX512) {
+        ops->flat2 = flat2_avx512;
         ops->fill = fill_avx512;
         ops->crop = crop_avx512;
         ops->grid = grid_avx512;

@@ -117,6 +117,9 @@ void mc_threads_spread(mc_threads *t);
 /* Ends the pool's own fallback to serial jobs (mc_parallel), so the next jobs use the
  * workers: a step list probing its parallel time. */
 void mc_threads_forgive(mc_threads *t);
+/* Keeps the workers spinning instead of sleeping: while a step list runs in parallel
+ * (running = 1), then for $MACE_CPU_LINGER_US (1 ms) after it (running = 0). */
+void mc_threads_linger(mc_threads *t, int running);
 /* Serialises ops on one pool (they share its workspace). Both accept NULL. */
 void mc_op_begin(mc_threads *t);
 void mc_op_end(mc_threads *t);
@@ -176,6 +179,11 @@ typedef struct {
     void (*fill)(const mc_conv_params *p, const mc_dw_grid *g, const float *x, float *buf);
     void (*crop)(const mc_conv_params *p, const mc_dw_grid *g, const float *grid, float *y);
     mc_dw_loop_fn grid, flat; /* flat: NULL where the ISA has none */
+    /* flat on planes x and x + in_plane (kernels k and k + ntaps, bias[0] and bias[1],
+     * outputs dst and dst + nq) of at most 64 outputs, or NULL */
+    void (*flat2)(const float *x, long in_plane, const long *toff, const uint16_t *masks,
+                  const float *k, int ntaps, const float *bias, float lo, float hi,
+                  float *dst, long nq);
 } mc_dw_grid_ops_t;
 void mc_dw_grid_plan(const mc_conv_params *p, mc_dw_grid *g);
 void mc_dw_grid_ops(int isa, mc_dw_grid_ops_t *ops);

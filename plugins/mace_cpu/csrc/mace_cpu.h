@@ -275,6 +275,7 @@ typedef struct {
 typedef struct {
     double seconds[2];
     long runs;
+    long every; /* runs between probes (0: not started) */
 } mc_steps_stats;
 
 /* Runs steps[0..count) in order; on an error returns its status with *failed set to the

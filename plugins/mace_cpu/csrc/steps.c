@@ -12,7 +12,9 @@
  * With stats, a list on a pool of several threads also picks, run by run, whether its jobs
  * use the workers or the caller alone: it keeps the time of its runs either way (smoothed
  * for the way it runs, the latest for the other) and runs the faster, trying the other
- * every PROBE_EVERY runs. A probe comes after one untimed run the same way (warm), and
+ * every `every` runs (PROBE_MIN, doubling up to PROBE_MAX while probes find the other way
+ * well slower: two probe runs in 16 made 12% of a MobileNet's runs at 2 threads take 1.8x
+ * as long). A probe comes after one untimed run the same way (warm), and
  * parallel ones clear the pool's own fallback to serial jobs (mc_threads_forgive): the
  * first parallel run after many serial ones wakes sleeping workers late, which made the
  * pool run its jobs serially for a while, so the probe timed a serial run and the list
@@ -26,7 +28,9 @@
 
 #include "internal.h"
 
-#define PROBE_EVERY 16
+#define PROBE_MIN 16
+#define PROBE_MAX 128
+#define PROBE_SLOWER 1.25 /* a probe this much slower than the way chosen: probe less often */
 #define SMOOTH 0.25 /* weight of the newest run in the smoothed times */
 #define SERIAL_MARGIN 0.9 /* serial runs only when 10% faster: noise rarely flips it */
 
@@ -74,13 +78,17 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
     if (adapt) {
         const int faster = stats->seconds[1] > 0.0 &&
                            stats->seconds[1] < SERIAL_MARGIN * stats->seconds[0];
-        const long phase = ++stats->runs % PROBE_EVERY;
+        if (stats->every < PROBE_MIN) stats->every = PROBE_MIN;
+        const long phase = ++stats->runs % stats->every;
         probe = phase == 0;
-        warm = phase == PROBE_EVERY - 1;
+        warm = phase == stats->every - 1;
         serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
                                                 : probe || warm ? !faster : faster;
         mc_threads_set_serial(t, serial);
-        if (!serial) mc_threads_spread(t);
+        if (!serial) {
+            mc_threads_spread(t);
+            mc_threads_linger(t, 1);
+        }
         if (!serial && (probe || warm)) mc_threads_forgive(t);
         start = now_s();
     }
@@ -90,8 +98,16 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         if (rc != MC_OK && failed) *failed = i;
     }
     if (adapt) mc_threads_set_serial(t, 0);
+    if (adapt && !serial) mc_threads_linger(t, 0);
     if (adapt && !warm) {
         double *smooth = &stats->seconds[serial], took = now_s() - start;
+        if (probe) { /* the other way is still much slower: look again later */
+            const double chosen = stats->seconds[!serial];
+            stats->every = chosen > 0.0 && took > PROBE_SLOWER * chosen
+                               ? (stats->every < PROBE_MAX ? 2 * stats->every : PROBE_MAX)
+                               : PROBE_MIN;
+            stats->runs = 0;
+        }
         *smooth = *smooth == 0.0 || probe ? took : (1.0 - SMOOTH) * *smooth + SMOOTH * took;
     }
     return rc;

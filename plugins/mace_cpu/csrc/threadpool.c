@@ -9,7 +9,12 @@
  *
  * Waiting: after a job, workers spin for a bounded time (SPIN_NS_DEFAULT, or
  * $MACE_CPU_SPIN_US; ops of a model follow each other within microseconds), then sleep on a
- * futex (a condition variable off Linux); the caller wakes them only when some sleep. The
+ * futex (a condition variable off Linux); the caller wakes them only when some sleep.
+ * While a step list runs in parallel, and for LINGER_NS_DEFAULT ($MACE_CPU_LINGER_US)
+ * after it, they do not sleep (mc_threads_linger): a worker that waited more than the spin
+ * for the caller to finish an op's last task fell asleep, and the next op then ran mostly
+ * on the caller while the futex woke it (tens of microseconds on a virtual machine); so did
+ * the first op of the next run. The
  * caller waits for the last claimed tasks the same way (spin, then futex). Both spins yield
  * the CPU now and then: when the OS has put a worker on the caller's CPU (it happens on
  * busy virtual machines), a spinning thread would otherwise hold off the one it waits for
@@ -56,6 +61,8 @@
 #include "internal.h"
 
 #define SPIN_NS_DEFAULT 10000L  /* workers: spin this long for the next job, then sleep */
+#define LINGER_NS_DEFAULT 1000000L /* ... and this long after a step list's run */
+#define RUNNING_NS 100000000L      /* ... and while it runs (mc_threads_linger) */
 #define WAIT_SPIN_NS 500000L    /* caller: spin this long for claimed tasks, then sleep */
 #define GRAIN_NS 8000.0        /* work per thread worth waking a sleeping worker for */
 #define GRAIN_AWAKE_NS 2500.0   /* work per thread worth handing to spinning workers */
@@ -82,7 +89,8 @@ struct mc_threads {
     _Atomic(mc_task_fn) fn;
     _Atomic(void *) ctx;
     unsigned tag;
-    long spin_ns;
+    long spin_ns, linger_ns;
+    _Atomic long linger_until; /* workers spin, not sleep, until then (mc_threads_linger) */
     int serial_left, backoff, idle; /* adaptive fallback to serial (caller's thread only) */
     int forced_serial;              /* mc_threads_set_serial: every job on the caller */
     int spread_cpu;                 /* mc_threads_spread: the caller's CPU it last saw, or -1 */
@@ -208,7 +216,9 @@ static void *worker_main(void *raw) {
             sched_yield(); /* a thread sharing this CPU (the caller?) runs first */
             long now = now_ns();
             if (!deadline) deadline = now + t->spin_ns;
-            if (now < deadline) continue;
+            if (now < deadline ||
+                now < atomic_load_explicit(&t->linger_until, memory_order_relaxed))
+                continue;
             atomic_fetch_add(&t->sleepers, 1);
             while (atomic_load(&t->generation) == seen && !atomic_load(&t->stop))
                 sleep_while(t, (atomic_int *)&t->generation, (int)seen);
@@ -221,9 +231,10 @@ static void *worker_main(void *raw) {
     }
 }
 
-static long spin_setting(void) {
-    const char *env = getenv("MACE_CPU_SPIN_US");
-    if (!env || !*env) return SPIN_NS_DEFAULT;
+/* $name (microseconds) in ns, else fallback */
+static long spin_setting(const char *name, long fallback) {
+    const char *env = getenv(name);
+    if (!env || !*env) return fallback;
     long us = strtol(env, NULL, 10);
     return us < 0 ? 0 : us * 1000L;
 }
@@ -237,7 +248,8 @@ static mc_threads *create(int nthreads, const int *cpus, int ncpus, int *error) 
     if (!t) return NULL;
     t->n = nthreads;
     t->spread_cpu = -1;
-    t->spin_ns = spin_setting();
+    t->spin_ns = spin_setting("MACE_CPU_SPIN_US", SPIN_NS_DEFAULT);
+    t->linger_ns = spin_setting("MACE_CPU_LINGER_US", LINGER_NS_DEFAULT);
     t->backoff = BACKOFF_MIN;
     t->ws = calloc((size_t)nthreads, sizeof(ws_set));
     t->workers = calloc((size_t)nthreads, sizeof(pthread_t));
@@ -375,6 +387,12 @@ void mc_threads_forgive(mc_threads *t) {
     if (!t) return;
     t->serial_left = 0;
     t->idle = 0;
+}
+
+void mc_threads_linger(mc_threads *t, int running) {
+    if (!t || t->n < 2 || t->linger_ns <= 0) return;
+    const long until = now_ns() + (running ? RUNNING_NS : t->linger_ns);
+    atomic_store_explicit(&t->linger_until, until, memory_order_relaxed);
 }
 
 void mc_threads_spread(mc_threads *t) {

@@ -196,3 +196,14 @@ def test_unsupported_conv_goes_to_reference():
     graph = node_graph("Conv", {"x": inputs["x"].astype(np.float16),
                                 "w": inputs["w"].astype(np.float16)}, constants=("w",))
     assert placed_device(graph, ["cpu", "reference"]) == ["reference"]
+
+
+@pytest.mark.parametrize("activation, params", [("HardSwish", []), ("Clip", [-0.5, 0.5])])
+def test_skinny_split_rows_across_tasks(activation, params, isa):
+    """160 outputs (5 slivers of 32) on 2 threads: tasks split the rows of a sliver too, and
+    an activation the kernel does not fuse runs on each task's rows only."""
+    session = check_node("Conv", conv_inputs((1, 160, 7, 7), (160, 160, 1, 1), True, seed=11),
+                         constants=("w", "b"), threads=2,
+                         attrs={"activation": activation, "activation_params": params})
+    if isa == "avx512":
+        assert session._runners[0].info["algo"] == "skinny1x1"

@@ -52,3 +52,31 @@ def test_dw3x3_s2_wider_than_the_row_kernels():
     """Outputs wider than the row kernels take (MC_DW_MAX_OW = 1024): the portable path."""
     check_node("Conv", dw_inputs(2, 1, 3, 2100, 1, seed=9), constants=("w", "b"),
                attrs={"group": 2, "strides": [2, 2], "pads": [1, 1, 1, 1]})
+
+
+@pytest.mark.parametrize("h, w", [(7, 7), (8, 8), (3, 5), (1, 1), (4, 16)])
+@pytest.mark.parametrize("activation, params", [("Clip", [0.0, 6.0]), ("Sigmoid", [])])
+def test_dw3x3_s1_small_planes_in_pairs(h, w, activation, params, isa, threads):
+    """Stride 1 on planes of at most 64 outputs, where the flat loops run two planes at a
+    time (AVX-512): 5 channels in 2 images leave one plane alone per image."""
+    inputs = dw_inputs(5, 1, h, w, 2, seed=h * 100 + w)
+    attrs = {"group": 5, "pads": [1, 1, 1, 1], "activation": activation,
+             "activation_params": params}
+    session = check_node("Conv", inputs, constants=("w", "b"), attrs=attrs, threads=threads)
+    assert session._runners[0].info["algo"] == "depthwise"
+
+
+S1_ROWS = [(h, w, p) for h, w, p in CASES if w >= 16] + [
+    (h, 40, [1, 1, 1, 1]) for h in (1, 2, 3, 4, 5, 6, 7, 9)] + [
+    (h, w, p) for h, w in ((14, 14), (9, 12), (6, 13), (5, 15), (3, 11)) for p in PADS]
+
+
+@pytest.mark.parametrize("h, w, pads", S1_ROWS,
+                         ids=[f"{h}x{w}-{''.join(map(str, p))}" for h, w, p in S1_ROWS])
+def test_dw3x3_s1_row_kernels(h, w, pads, isa):
+    """Stride 1 on planes the row kernels take (at least 16 wide, 12 on AVX-512; four
+    output rows per pass there, so every height leaves a different last pass) and a few
+    narrower ones, every padding."""
+    inputs = dw_inputs(3, 1, h, w, 1, seed=h * 1000 + w + 7)
+    check_node("Conv", inputs, constants=("w", "b"),
+               attrs={"group": 3, "strides": [1, 1], "pads": pads, **RELU6})

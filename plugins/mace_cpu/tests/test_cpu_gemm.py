@@ -21,6 +21,7 @@ GEMM_CASES = {
     "runtime_B": (12, 33, 20, 0, 1, (33,), 1.0, 1.0, False),
     "runtime_B_full_c": (7, 19, 40, 1, 0, (7, 19), 2.0, 0.5, False),
     "big": (70, 130, 520, 0, 1, (130,), 1.0, 1.0, True),
+    "rows13_cols150": (13, 150, 70, 0, 1, (150,), 1.0, 1.0, True),  # 5 slivers, 2 row tiles
 }
 
 
@@ -47,17 +48,20 @@ def test_gemm_matches_reference(case, isa, threads):
     ("Relu", []), ("Clip", [-0.3, 0.4]), ("LeakyRelu", [0.2]), ("Sigmoid", []), ("Tanh", []),
     ("HardSigmoid", [0.25, 0.4]), ("HardSwish", []),
 ])
-@pytest.mark.parametrize("case", ["fc_batch3_odd", "alpha_beta", "edges_all"])
-def test_gemm_fused_activation(case, activation, params, isa):
+@pytest.mark.parametrize("case", ["fc_batch3_odd", "alpha_beta", "edges_all", "rows13_cols150"])
+def test_gemm_fused_activation(case, activation, params, isa, threads):
     _, _, _, ta, tb, _, alpha, beta, _ = GEMM_CASES[case]
     attrs = {"transA": ta, "transB": tb, "alpha": alpha, "beta": beta,
              "activation": activation, "activation_params": params}
-    check_node("Gemm", gemm_inputs(case, seed=1), constants=("b", "c"), attrs=attrs)
+    check_node("Gemm", gemm_inputs(case, seed=1), constants=("b", "c"), attrs=attrs,
+               threads=threads)
 
 
 @pytest.mark.parametrize("a_shape, b_shape, b_const", [
     ((4, 16), (16, 24), True),
     ((1, 1000), (1000, 10), True),
+    ((1, 263), (263, 45), True),        # one row: K blocks 256 + 7 (4 steps at a time + 3)
+    ((1, 1027), (1027, 70), True),      # 4 blocks of 256 + 3
     ((2, 5, 33), (33, 17), True),       # batch axes of A fold into M
     ((3, 2, 4, 9), (9, 31), False),
     ((9, 8), (8, 65), False),
