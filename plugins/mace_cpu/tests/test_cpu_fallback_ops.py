@@ -214,6 +214,8 @@ def test_conv_1d(x_shape, w_shape, attrs, isa, threads):
     ((3, 1, 50), (16, 1, 5), {"pads": [4, 0], "activation": "Sigmoid"}, True),
     ((1, 1, 1, 64), (4, 1, 1, 8), {}, True),   # few filters: the general plan
     ((1, 2, 1, 64), (16, 2, 1, 8), {}, True),  # two input channels: the general plan
+    # a top pad: the one output row reads padding (bias only), the general plan
+    ((1, 1, 1, 3), (8, 1, 1, 1), {"strides": [3, 3], "pads": [1, 1, 1, 1]}, True),
 ])
 def test_filterbank_conv(x_shape, w_shape, attrs, bias, isa, threads):
     """One input channel, one row, many filters: frames times the packed filter bank."""
@@ -222,7 +224,8 @@ def test_filterbank_conv(x_shape, w_shape, attrs, bias, isa, threads):
               "b": randn(rng, w_shape[0]) if bias else None}
     session = check_node("Conv", inputs, constants=("w", "b"), threads=threads,
                          attrs={"kernel_shape": list(w_shape[2:]), **attrs})
-    framed = w_shape[0] >= 8 and x_shape[1] == 1
+    top_pad = attrs.get("pads", [0])[0] if len(x_shape) == 4 else 0
+    framed = w_shape[0] >= 8 and x_shape[1] == 1 and top_pad == 0
     assert (session._runners[0].info["algo"] == "filterbank") == framed
 
 

@@ -52,8 +52,9 @@ def accepts_filterbank(node: Node, graph: Graph) -> bool:
     if not accepts_conv(node, graph):
         return False
     geo = _geometry(node, graph, node.attrs)
+    # the one output row must read the one input row (with a top pad it reads padding)
     return (geo["c"] == 1 and geo["group"] == 1 and geo["h"] == 1 and geo["kh"] == 1
-            and geo["oh"] == 1 and geo["m"] >= MIN_FILTERS
+            and geo["oh"] == 1 and geo["pt"] == 0 and geo["m"] >= MIN_FILTERS
             and geo["ow"] * geo["kw"] * 4 <= MAX_FRAMES_BYTES)
 
 
