@@ -46,6 +46,11 @@ typedef struct mc_threads mc_threads;
 mc_threads *mc_threads_create(int nthreads);   /* nthreads <= 0: online cores */
 void mc_threads_destroy(mc_threads *t);
 int mc_threads_count(const mc_threads *t);
+/* Microseconds the workers keep spinning after a fused run on them (default 1000, or
+ * $MACE_CPU_LINGER_US; 0: none, they sleep once their spin time runs out). Set it before
+ * the pool runs work. */
+void mc_threads_set_linger(mc_threads *t, long us);
+long mc_threads_linger_us(const mc_threads *t);
 /* Scales the work per thread below which jobs run on fewer threads (default 1; 0 splits
  * every job over the whole pool, as tests do to exercise the parallel paths). */
 void mc_set_grain(double scale);

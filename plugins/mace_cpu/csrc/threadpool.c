@@ -389,6 +389,12 @@ void mc_threads_forgive(mc_threads *t) {
     t->idle = 0;
 }
 
+void mc_threads_set_linger(mc_threads *t, long us) {
+    if (t) t->linger_ns = us < 0 ? 0 : us * 1000L;
+}
+
+long mc_threads_linger_us(const mc_threads *t) { return t ? t->linger_ns / 1000L : 0; }
+
 void mc_threads_linger(mc_threads *t, int running) {
     if (!t || t->n < 2 || t->linger_ns <= 0) return;
     const long until = now_ns() + (running ? RUNNING_NS : t->linger_ns);

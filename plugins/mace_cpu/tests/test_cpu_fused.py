@@ -11,6 +11,7 @@ import attrs
 import numpy as np
 import pytest
 from mace_core.dtypes import DType
+from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node, TensorDesc
 from mace_core.registry import default_registry
 from mace_core.runtime.model import Model
@@ -218,3 +219,29 @@ def test_parallel_runs_keep_the_workers_off_the_callers_cpu():
     assert worker < allowed and len(worker) == len(allowed) - 1
     del session, pool
     gc.collect()  # the pool goes: later tests get a fresh one
+
+
+@pytest.mark.parametrize("linger", [0, 250])
+def test_cpu_linger_us_gives_the_session_a_pool_of_its_own(linger):
+    """``cpu_linger_us`` sets how long the workers spin after a run; pools are shared per
+    value, so sessions that differ in it do not change each other's pool, and the outputs
+    are those of the default pool."""
+    graph = mobilenet_like(seed=0)
+    feeds = {"x": randn(np.random.default_rng(0), 1, 3, 32, 32)}
+    default = Model(graph).session(["cpu"], cpu_threads=2)
+    quiet = Model(graph).session(["cpu"], cpu_threads=2, cpu_linger_us=linger)
+    assert pool_for(quiet.options).linger_us == linger
+    assert pool_for(default.options).linger_us == int(
+        os.environ.get("MACE_CPU_LINGER_US") or 1000)
+    assert pool_for(quiet.options) is not pool_for(default.options)
+    for _ in range(3):
+        expected, got = default.run(feeds), quiet.run(feeds)
+        for name in expected:
+            np.testing.assert_array_equal(got[name], expected[name])
+
+
+@pytest.mark.parametrize("value", [-1, "soon", 2.5])
+def test_bad_cpu_linger_us_is_a_clear_error(value):
+    graph = mobilenet_like(seed=0)
+    with pytest.raises(MaceError, match="cpu_linger_us must be a whole number"):
+        Model(graph).session(["cpu"], cpu_threads=2, cpu_linger_us=value)

@@ -4,8 +4,10 @@ A session's ``cpu_threads`` option (``Model.session(..., cpu_threads=N)``, CLI
 ``--threads``) reaches every prepared kernel; all kernels of the session then share one
 pool, created on first use. Threads are never created per op. The pool lives while any
 prepared kernel holds it. ``cpu_affinity`` (CLI ``--cpu-affinity``, see
-:mod:`mace_cpu.affinity`) pins a pool to a set of cores; pools are shared per (thread
-count, cores).
+:mod:`mace_cpu.affinity`) pins a pool to a set of cores; ``cpu_linger_us`` sets how long
+its workers keep spinning after a fused run (default 1000 us, or $MACE_CPU_LINGER_US; 0
+saves the power a phone would spend spinning, for about 1% of speed here). Pools are
+shared per (thread count, cores, linger).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class ThreadPool:
     """A ``mc_threads`` pool of ``count`` threads (the caller's thread is one of them),
     pinned to ``cpus`` when given."""
 
-    def __init__(self, count: int, cpus: tuple[int, ...] | None = None) -> None:
+    def __init__(self, count: int, cpus: tuple[int, ...] | None = None,
+                 linger_us: int | None = None) -> None:
         ffi, lib = load()
         self.cpus = cpus
         if cpus is None:
@@ -51,14 +54,17 @@ class ThreadPool:
             raise MaceError(f"could not create a pool of {count} CPU threads")
         self.ptr = ffi.gc(raw, lib.mc_threads_destroy)
         self.count = int(lib.mc_threads_count(raw))
+        if linger_us is not None:
+            lib.mc_threads_set_linger(raw, linger_us)
+        self.linger_us = int(lib.mc_threads_linger_us(raw))
 
     def __repr__(self) -> str:
         where = f" on CPUs {format_cpus(self.cpus)}" if self.cpus else ""
         return f"<ThreadPool {self.count} threads{where}>"
 
 
-_pools: weakref.WeakValueDictionary[tuple[int, tuple[int, ...] | None], ThreadPool] = \
-    weakref.WeakValueDictionary()
+PoolKey = tuple[int, tuple[int, ...] | None, int | None]
+_pools: weakref.WeakValueDictionary[PoolKey, ThreadPool] = weakref.WeakValueDictionary()
 _lock = threading.Lock()
 
 
@@ -85,9 +91,24 @@ def threads_option(options: Mapping[str, Any]) -> int:
     return count
 
 
+def linger_option(options: Mapping[str, Any]) -> int | None:
+    """``cpu_linger_us`` (None: the default, or $MACE_CPU_LINGER_US)."""
+    value = options.get("cpu_linger_us")
+    if value is None:
+        return None
+    try:
+        us = int(value)
+    except (TypeError, ValueError):
+        us = -1
+    if us < 0 or (isinstance(value, float) and not value.is_integer()):
+        raise MaceError(f"cpu_linger_us must be a whole number of microseconds >= 0 (0: "
+                        f"workers sleep right after a run), got {value!r}")
+    return us
+
+
 def pool_for(options: Mapping[str, Any]) -> ThreadPool:
-    """The shared pool for the thread count and CPU affinity in ``options``."""
-    key = (threads_option(options), affinity_option(options))
+    """The shared pool for the thread count, CPU affinity and linger in ``options``."""
+    key = (threads_option(options), affinity_option(options), linger_option(options))
     with _lock:
         pool = _pools.get(key)
         if pool is None:
