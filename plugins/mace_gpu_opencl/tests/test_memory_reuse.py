@@ -173,9 +173,12 @@ def test_info_memory_device_gpu(tmp_path, capsys):
     path = tmp_path / "chain.pb"
     save_model(_chain(4), tmp_path, "chain")
     assert main(["info", "--memory", "--device", "gpu", str(path)]) == 0
-    image, buffer = [line.split() for line in capsys.readouterr().out.splitlines()[-2:]]
+    lines = capsys.readouterr().out.splitlines()[-3:]
+    image, buffer, whole = (line.split() for line in lines)
     assert image[:2] == [str(path), "[image]"] and image[-2:] == ["3", "4"]  # blocks, tensors
     assert buffer[:2] == [str(path), "[buffer]"] and buffer[-2:] == ["1", "4"]  # one arena
+    # whole buffers reused (NVIDIA's default): blocks as for images
+    assert lines[2].startswith(f"{path} [buffer, whole blocks]") and whole[-2:] == ["3", "4"]
 
 
 def test_plan_grows_a_block_to_its_largest_request():

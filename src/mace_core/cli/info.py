@@ -42,9 +42,12 @@ def run(args) -> int:
             raise MaceError("--device gpu needs the GPU plugin: pip install mace-gpu-opencl"
                             ) from exc
         print()
+        configs = [("image", "image", True), ("buffer", "buffer", True),
+                   ("buffer, whole blocks", "buffer", False)]  # the last: NVIDIA's default
         print(format_gpu_memory_table([
-            (f"{p} [{storage}]", gpu_memory_report(g, storage=storage))
-            for p, g in zip(args.models, graphs, strict=True) for storage in ("image", "buffer")
+            (f"{p} [{label}]", gpu_memory_report(g, storage=storage, arena=arena))
+            for p, g in zip(args.models, graphs, strict=True)
+            for label, storage, arena in configs
         ]))
     elif args.memory:
         from mace_core.memory.report import format_memory_table, memory_table

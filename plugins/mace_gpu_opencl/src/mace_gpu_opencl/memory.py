@@ -313,20 +313,24 @@ def gpu_requests(graph: Graph, on_gpu: Callable[[Node], bool], storage: str, hal
 
 def gpu_memory_report(graph: Graph, storage: str = IMAGE, half: bool = False,
                       image_max: tuple[int, int] = DEFAULT_IMAGE_MAX,
-                      alignment: int = DEFAULT_BASE_ALIGN) -> dict[str, int]:
+                      alignment: int = DEFAULT_BASE_ALIGN, arena: bool = True
+                      ) -> dict[str, int]:
     """The GPU output memory of ``graph`` with every node a GPU kernel takes on the GPU
     (no device needed): ``lower_bound`` (most bytes of GPU tensors live at one step, in
     their padded storage), ``planned`` (blocks of the allocator), ``no_reuse`` (one block
     per output), ``blocks`` and ``tensors`` (counts). A node's storage is ``storage`` unless
     one of its tensors exceeds ``image_max`` (then buffer), as in a session; view ops whose
     4-D view is unchanged take no memory; buffers are offset-planned in one arena with
-    offsets aligned to ``alignment`` bytes. Intermediate tensors of a kernel are not counted.
+    offsets aligned to ``alignment`` bytes, or with ``arena=False`` reused as whole blocks
+    (``gpu_buffer_arena`` off: the default on NVIDIA). Intermediate tensors of a kernel are
+    not counted.
     """
     from mace_gpu_opencl.kernels import gpu_accepts
 
     on_gpu = {id(n): gpu_accepts(n, graph) for n in graph.nodes}
     lifetimes = gpu_lifetimes(graph, lambda n: on_gpu[id(n)])
-    allocator = Allocator(lifetimes, lambda *_: 0, sub=lambda *_: 0, alignment=alignment)
+    allocator = Allocator(lifetimes, lambda *_: 0, sub=(lambda *_: 0) if arena else None,
+                          alignment=alignment)
 
     def fits(view: View) -> bool:
         width, height = grid(view)
