@@ -18,22 +18,35 @@ inline float read_lane(TIN t, int pitch, int vc, int vh, int vw, int n, int c, i
 
 #define VIEW_ARGS(p) int p##_n, int p##_c, int p##_h, int p##_w
 
+/* Stores output texel (x, y) of OUT_COORDS: lane i gets the expression LANE evaluated for
+ * channel c = cb * 4 + i, 0 past the last channel. */
+#define STORE_LANES(LANE)                                                                 \
+    {                                                                                     \
+        float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                            \
+        for (int i = 0; i < 4; ++i) {                                                     \
+            const int c = cb * 4 + i;                                                     \
+            if (c >= on_c) break;                                                         \
+            r[i] = (LANE);                                                                \
+        }                                                                                 \
+        STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));                    \
+    }
+
+/* Lane (n, c, h, w) of view ``on`` read from ``in`` as the same row-major element. */
+inline float relayout_lane(TIN in, int in_pitch, int in_c, int in_h, int in_w, int on_c,
+                           int on_h, int on_w, int n, int c, int h, int w) {
+    int flat = ((n * on_c + c) * on_h + h) * on_w + w;
+    const int iw = flat % in_w;
+    flat /= in_w;
+    const int ih = flat % in_h;
+    flat /= in_h;
+    return read_lane(in, in_pitch, in_c, in_h, in_w, flat / in_c, flat % in_c, ih, iw);
+}
+
 /* Same elements in row-major order, another view (Reshape, Flatten, broadcast ranks). */
 __kernel void relayout(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
                        VIEW_ARGS(on)) {
     OUT_COORDS
-    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < 4; ++i) {
-        const int c = cb * 4 + i;
-        if (c >= on_c) break;
-        int flat = ((n * on_c + c) * on_h + h) * on_w + w;
-        const int iw = flat % in_w;
-        flat /= in_w;
-        const int ih = flat % in_h;
-        flat /= in_h;
-        r[i] = read_lane(in, in_pitch, in_c, in_h, in_w, flat / in_c, flat % in_c, ih, iw);
-    }
-    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+    STORE_LANES(relayout_lane(in, in_pitch, in_c, in_h, in_w, on_c, on_h, on_w, n, c, h, w))
 }
 
 /* Copy every texel of the input to the output shifted by whole (n, cb, h, w) offsets
@@ -53,39 +66,34 @@ __kernel void copy_region(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out
 __kernel void concat_lanes(TIN a, int a_pitch, TIN b, int b_pitch, int split, TOUT out,
                            int out_pitch, VIEW_ARGS(on)) {
     OUT_COORDS
-    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < 4; ++i) {
-        const int c = cb * 4 + i;
-        if (c >= on_c) break;
-        r[i] = c < split ? read_lane(a, a_pitch, split, on_h, on_w, n, c, h, w)
-                         : read_lane(b, b_pitch, on_c - split, on_h, on_w, n, c - split, h, w);
+    STORE_LANES(c < split ? read_lane(a, a_pitch, split, on_h, on_w, n, c, h, w)
+                          : read_lane(b, b_pitch, on_c - split, on_h, on_w, n, c - split, h, w))
+}
+
+/* Lane (n, c, h, w) of DepthToSpace (to_space = 1) or SpaceToDepth (0) output. */
+inline float depth_space_lane(TIN in, int in_pitch, int in_c, int in_h, int in_w, int on_c,
+                              int bs, int to_space, int crd, int n, int c, int h, int w) {
+    int ic, ih, iw;
+    if (to_space) {
+        const int blk = (h % bs) * bs + (w % bs);
+        ic = crd ? c * bs * bs + blk : blk * on_c + c;
+        ih = h / bs;
+        iw = w / bs;
+    } else {
+        const int blk = crd ? c % (bs * bs) : c / in_c;
+        ic = crd ? c / (bs * bs) : c % in_c;
+        ih = h * bs + blk / bs;
+        iw = w * bs + blk % bs;
     }
-    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+    return read_lane(in, in_pitch, in_c, in_h, in_w, n, ic, ih, iw);
 }
 
 /* DepthToSpace (to_space = 1) and SpaceToDepth (0), DCR (crd = 0) or CRD (crd = 1). */
 __kernel void depth_space(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
                           VIEW_ARGS(on), int bs, int to_space, int crd) {
     OUT_COORDS
-    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < 4; ++i) {
-        const int c = cb * 4 + i;
-        if (c >= on_c) break;
-        int ic, ih, iw;
-        if (to_space) {
-            const int blk = (h % bs) * bs + (w % bs);
-            ic = crd ? c * bs * bs + blk : blk * on_c + c;
-            ih = h / bs;
-            iw = w / bs;
-        } else {
-            const int blk = crd ? c % (bs * bs) : c / in_c;
-            ic = crd ? c / (bs * bs) : c % in_c;
-            ih = h * bs + blk / bs;
-            iw = w * bs + blk % bs;
-        }
-        r[i] = read_lane(in, in_pitch, in_c, in_h, in_w, n, ic, ih, iw);
-    }
-    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+    STORE_LANES(depth_space_lane(in, in_pitch, in_c, in_h, in_w, on_c, bs, to_space, crd, n,
+                                 c, h, w))
 }
 
 /* Source index along one axis for Pad: the input range is [lo, lo + size) after cropping
@@ -107,6 +115,13 @@ inline int pad_source(int o, int begin, int lo, int size, int mode) {
     return lo + i;
 }
 
+/* Lane (n, c, h, w) of the input, or ``value`` where a coordinate is -1 (outside). */
+inline float pad_lane(TIN in, int in_pitch, int in_c, int in_h, int in_w, int n, int c,
+                      int h, int w, float value) {
+    return n < 0 || c < 0 || h < 0 || w < 0 ? value
+                                            : read_lane(in, in_pitch, in_c, in_h, in_w, n, c, h, w);
+}
+
 /* Pad over all four view axes: begin pads (>= 0), crop starts and kept sizes per axis. */
 __kernel void pad(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
                   VIEW_ARGS(on), int4 begin, int4 lo, int4 size, int mode, float value) {
@@ -114,16 +129,8 @@ __kernel void pad(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
     const int sn = pad_source(n, begin.s0, lo.s0, size.s0, mode);
     const int sh = pad_source(h, begin.s2, lo.s2, size.s2, mode);
     const int sw = pad_source(w, begin.s3, lo.s3, size.s3, mode);
-    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < 4; ++i) {
-        const int c = cb * 4 + i;
-        if (c >= on_c) break;
-        const int sc = pad_source(c, begin.s1, lo.s1, size.s1, mode);
-        r[i] = (sn < 0 || sc < 0 || sh < 0 || sw < 0)
-                   ? value
-                   : read_lane(in, in_pitch, in_c, in_h, in_w, sn, sc, sh, sw);
-    }
-    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+    STORE_LANES(pad_lane(in, in_pitch, in_c, in_h, in_w, sn,
+                         pad_source(c, begin.s1, lo.s1, size.s1, mode), sh, sw, value))
 }
 
 /* A host array uploaded as is (plain float32, row-major view n, c, h, w) -> storage texels,
@@ -140,20 +147,20 @@ __kernel void from_nchw(__global const float *src, TOUT out, int out_pitch, VIEW
     STORE(out, out_pitch, x, y, v);
 }
 
+/* Input lane start + step * o[src] for output lane o = (n, c, h, w) (per view axis). */
+inline float gather_lane(TIN in, int in_pitch, int in_c, int in_h, int in_w, int4 start,
+                         int4 step, int4 src, int n, int c, int h, int w) {
+    const int o[4] = {n, c, h, w};
+    return read_lane(in, in_pitch, in_c, in_h, in_w, start.s0 + step.s0 * o[src.s0],
+                     start.s1 + step.s1 * o[src.s1], start.s2 + step.s2 * o[src.s2],
+                     start.s3 + step.s3 * o[src.s3]);
+}
+
 /* Slice, Split and Transpose: output lane o = (n, c, h, w) reads input lane i with
  * i[a] = start[a] + step[a] * o[src[a]] on each view axis a (src: the output axis that
  * walks input axis a; a permutation). */
 __kernel void gather_axes(TIN in, int in_pitch, VIEW_ARGS(in), TOUT out, int out_pitch,
                           VIEW_ARGS(on), int4 start, int4 step, int4 src) {
     OUT_COORDS
-    float r[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < 4; ++i) {
-        const int c = cb * 4 + i;
-        if (c >= on_c) break;
-        const int o[4] = {n, c, h, w};
-        r[i] = read_lane(in, in_pitch, in_c, in_h, in_w, start.s0 + step.s0 * o[src.s0],
-                         start.s1 + step.s1 * o[src.s1], start.s2 + step.s2 * o[src.s2],
-                         start.s3 + step.s3 * o[src.s3]);
-    }
-    STORE(out, out_pitch, x, y, (float4)(r[0], r[1], r[2], r[3]));
+    STORE_LANES(gather_lane(in, in_pitch, in_c, in_h, in_w, start, step, src, n, c, h, w))
 }
