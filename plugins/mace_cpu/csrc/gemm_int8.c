@@ -358,3 +358,40 @@ int mc_q8gemm_run(const mc_q8gemm *p, mc_threads *t, int m, const void *a, int a
     mc_op_end(t);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
+
+/* QLinearMatMul's requantization, as the reference computes it (mace_core requantize):
+ * y = saturate(rint(acc * mult) + zp), the product in double, rounded half to even, and
+ * saturated to int8 (y_signed) or uint8; NaN saturates low. Rows of acc cycle through the m
+ * rows of the multiplier matrix (batches). Rounding adds and subtracts 1.5 * 2^52 (exact
+ * half-to-even in the default rounding mode for |v| < 2^51; larger values saturate
+ * anyway): unlike a nearbyint call per element, it vectorises. */
+#define MC_ROUND_MAGIC 6755399441055744.0
+static void requant_row(const int *a, long n, const double *mult, int per_col, double zp,
+                        double lo, double hi, double *v) {
+    for (long j = 0; j < n; j++) {
+        double x = (double)a[j] * mult[per_col ? j : 0];
+        x = (x + MC_ROUND_MAGIC) - MC_ROUND_MAGIC + zp;
+        v[j] = x > hi ? hi : (x >= lo ? x : lo);
+    }
+}
+
+int mc_requantize(const int *acc, long rows, long m, long n, const double *mult, long mr,
+                  long nc, double zp, int y_signed, void *y) {
+    if (rows < 0 || m <= 0 || n < 0 || (mr != 1 && mr != m) || (nc != 1 && nc != n))
+        return MC_ERR_ARG;
+    const double lo = y_signed ? -128.0 : 0.0, hi = y_signed ? 127.0 : 255.0;
+    double v[256];
+    for (long i = 0; i < rows; i++) {
+        const double *mrow = mult + (mr > 1 ? i % m : 0) * nc;
+        for (long j0 = 0; j0 < n; j0 += 256) {
+            const long len = MC_MIN(256, n - j0);
+            requant_row(acc + i * n + j0, len, mrow + (nc > 1 ? j0 : 0), nc > 1, zp, lo, hi,
+                        v);
+            if (y_signed)
+                for (long j = 0; j < len; j++) ((int8_t *)y)[i * n + j0 + j] = (int8_t)v[j];
+            else
+                for (long j = 0; j < len; j++) ((uint8_t *)y)[i * n + j0 + j] = (uint8_t)v[j];
+        }
+    }
+    return MC_OK;
+}

@@ -246,6 +246,11 @@ int mc_q8gemm_run(const mc_q8gemm *plan, mc_threads *t, int m, const void *a, in
                   const int *za, int za_count, int *y);
 int mc_q8gemm_path(const mc_q8gemm *plan);
 void mc_q8gemm_destroy(mc_q8gemm *plan);
+/* QLinearMatMul's requantization: y[i, j] = saturate(rint(acc[i, j] * mult[i % m, j]) + zp)
+ * as int8 (y_signed) or uint8; acc is rows x n int32, mult is mr x nc doubles (mr 1 or m,
+ * nc 1 or n: per tensor, row or column). */
+int mc_requantize(const int *acc, long rows, long m, long n, const double *mult, long mr,
+                  long nc, double zp, int y_signed, void *y);
 
 /* -- fp16 arithmetic (cpu_precision="float16"): on neon with FEAT_FP16 (HWCAP_ASIMDHP),
  * the GEMM convolutions (1x1, shifted, im2col) and Gemm / MatMul with a constant B of a

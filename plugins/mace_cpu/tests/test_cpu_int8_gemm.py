@@ -126,3 +126,36 @@ def test_device_reports_the_int8_path():
 
     details = default_registry().probe("cpu").details
     assert details["int8_dot"].split(" (")[0] == expected_path(mace_cpu.isa())
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_requantize_matches_the_reference_at_ties_and_limits(signed):
+    """mc_requantize against mace_core's requantize: halves round to even, the int32 extremes
+    and a NaN multiplier saturate, per-row x per-column multipliers cycle over batches."""
+    from mace_core.ops.quantized_gemm import requantize
+
+    from mace_cpu import native
+    from mace_cpu.kernels.qgemm import multiplier
+
+    ffi, lib = native.load()
+    m, n, batches = 3, 7, 2
+    acc = np.array([1, 3, 5, -1, -3, 7, 2**31 - 1] * (batches * m), np.int32).reshape(
+        batches, m, n)
+    acc[1, 2, :2] = [-2**31, 255]
+    a = np.zeros((batches, m, 4), np.int8 if signed else np.uint8)
+    a_scale = np.array([0.5, 1.0, 2.0], np.float32)
+    b_scale = np.array([1, 1, 1, 1, 1, 1, 0.25], np.float32)
+    y_zero = np.int8(-1) if signed else np.uint8(3)
+    expected = requantize(acc, a, a_scale, b_scale, np.float32(1.0), y_zero)
+    mult = multiplier(a, a_scale, b_scale, np.float32(1.0), m, n)
+    got = np.empty_like(expected)
+    status = lib.mc_requantize(ffi.cast("int *", ffi.from_buffer(acc)), batches * m, m, n,
+                               ffi.cast("double *", ffi.from_buffer(mult)), m, n,
+                               float(y_zero), int(signed), ffi.from_buffer(got))
+    assert status == 0
+    np.testing.assert_array_equal(got, expected)
+    nan = np.full((1, 1), np.nan)
+    status = lib.mc_requantize(ffi.cast("int *", ffi.from_buffer(acc)), 1, 1, n,
+                               ffi.cast("double *", ffi.from_buffer(nan)), 1, 1, 0.0,
+                               int(signed), ffi.from_buffer(got))
+    assert status == 0 and (got.reshape(-1)[:n] == (-128 if signed else 0)).all()

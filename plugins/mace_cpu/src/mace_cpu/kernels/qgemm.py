@@ -3,10 +3,11 @@
 B must be a constant 2-D matrix (a quantized fully connected layer): it is packed once
 here with its zero point. A's batch axes fold into M. Zero points are per tensor or per
 row of A / per column of B (what the C kernel folds in); scales (QLinearMatMul) may be
-per tensor, per row or per column too, because the requantization runs in numpy on the
-int32 product with the reference's own function (``requantize``: the multiplier in the
-scales' type, the product in float64), so the result equals the reference exactly. Other
-layouts (batched B, N-D zero points, a runtime B) fall back to the reference kernel.
+per tensor, per row or per column too: the multiplier ``a_scale * b_scale / y_scale`` is
+formed in numpy in the scales' type, as the reference does (``requantize``), and C
+(``mc_requantize``) applies it to the int32 product in double with round-half-even and
+saturation, so the result equals the reference exactly. Other layouts (batched B, N-D zero
+points, a runtime B) fall back to the reference kernel.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from mace_core.dtypes import DType
 from mace_core.errors import MaceError
 from mace_core.ir import Graph, Node
-from mace_core.ops.quantized_gemm import requantize
+from mace_core.ops.quantized_gemm import col_param, row_param
 
 from mace_cpu import native
 from mace_cpu.arena import output_buffer
@@ -134,6 +135,17 @@ def prepare_matmul_integer(node: Node, attrs: dict[str, Any], graph: Graph,
                     threads=gemm.pool.count, packed_b=True)
 
 
+def multiplier(a: np.ndarray, a_scale, b_scale, y_scale, m: int, n: int) -> np.ndarray:
+    """``a_scale * b_scale / y_scale`` in the scales' type (as the reference forms it), as
+    a (1 or m) x (1 or n) float64 matrix for mc_requantize."""
+    mult = (row_param(a_scale, a) * col_param(b_scale)) / np.asarray(y_scale).reshape(())
+    per_row = np.asarray(a_scale).size > 1 and a.ndim > 1
+    per_col = np.asarray(b_scale).size > 1
+    out = (m if per_row else 1, n if per_col else 1)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(mult, np.float64).reshape(
+        out[0] if per_row else 1, out[1] if per_col else 1), out))
+
+
 def prepare_qlinear_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
                            options: dict[str, Any]) -> Prepared:
     a, _, za, b, _, zb, _, zy = _inputs(node, *range(8))
@@ -142,11 +154,20 @@ def prepare_qlinear_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
     zy_default = np.zeros((), graph.desc(a).dtype.numpy)
     ptr = gemm.ffi.from_buffer
 
+    m = shape(graph, a)[-2] if len(shape(graph, a)) > 1 else 1
+    acc = np.empty(out_shape, np.int32)
+    rows = acc.size // max(gemm.n, 1)
+
     def run(inputs):
-        acc = np.empty(out_shape, np.int32)
         gemm.run(inputs[0], inputs[2] if za else None, ptr(acc))
-        y_zero = inputs[7] if zy else zy_default
-        return (requantize(acc, inputs[0], inputs[1], inputs[4], inputs[6], y_zero),)
+        y_zero = np.asarray(inputs[7] if zy else zy_default)
+        mult = multiplier(inputs[0], inputs[1], inputs[4], inputs[6], m, gemm.n)
+        y = np.empty(out_shape, y_zero.dtype)
+        check(gemm.lib.mc_requantize(
+            gemm.ffi.cast("int *", ptr(acc)), rows, m, gemm.n,
+            gemm.ffi.cast("double *", ptr(mult)), mult.shape[0], mult.shape[1],
+            float(y_zero.reshape(-1)[0]), int(y_zero.dtype == np.int8), ptr(y)), node)
+        return (y,)
 
     return prepared(run, op="QLinearMatMul", isa=gemm.isa, int8_path=gemm.path,
                     threads=gemm.pool.count, packed_b=True)
