@@ -265,12 +265,9 @@ static void gemm_task(void *raw, long task, int tid) {
         return;
     }
     /* what the micro-kernel fuses (see epilogue()) */
-    int in_kernel = ep->alpha == 1.0f && (ep->bias_kind == MC_BIAS_NONE ||
-                                          (ep->bias_kind == MC_BIAS_ROW && ep->beta == 1.0f));
-    int clamp = in_kernel && (ep->act.kind == MC_ACT_RELU || ep->act.kind == MC_ACT_CLIP);
-    int post = !in_kernel || (ep->act.kind != MC_ACT_NONE && !clamp);
-    mc_tile_ep tep = {0, NULL, 0, ep->act.kind == MC_ACT_CLIP ? ep->act.a : 0.0f,
-                      ep->act.kind == MC_ACT_CLIP ? ep->act.b : INFINITY};
+    const mc_ep_split split = mc_split_epilogue(ep);
+    const int in_kernel = split.in_kernel, clamp = split.clamp, post = split.post;
+    mc_tile_ep tep = split.tep;
     /* B read in place: straight from the source (ROWS) or from rows built per block */
     const int built = s->b.kind == MC_SRC_BUILT, rows_b = built || s->b.kind == MC_SRC_ROWS;
     const int b16 = s->b.kind == MC_SRC_PACKED_F16;

@@ -208,12 +208,9 @@ static void f16_task(void *raw, long task, int tid) {
     }
     float *fbuf = tmp + MR * TW; /* BUILT: the fp32 rows of a block */
     /* what the micro-kernel fuses, as in gemm.c */
-    int in_kernel = ep->alpha == 1.0f && (ep->bias_kind == MC_BIAS_NONE ||
-                                          (ep->bias_kind == MC_BIAS_ROW && ep->beta == 1.0f));
-    int clamp = in_kernel && (ep->act.kind == MC_ACT_RELU || ep->act.kind == MC_ACT_CLIP);
-    int post = !in_kernel || (ep->act.kind != MC_ACT_NONE && !clamp);
-    mc_tile_ep tep = {0, NULL, 0, ep->act.kind == MC_ACT_CLIP ? ep->act.a : 0.0f,
-                      ep->act.kind == MC_ACT_CLIP ? ep->act.b : INFINITY};
+    const mc_ep_split split = mc_split_epilogue(ep);
+    const int in_kernel = split.in_kernel, clamp = split.clamp, post = split.post;
+    mc_tile_ep tep = split.tep;
     for (int k0 = 0; k0 < j->k; k0 += j->kb) {
         const int kc = MC_MIN(j->kb, j->k - k0), last = k0 + kc == j->k;
         tep.load_c = k0 > 0;

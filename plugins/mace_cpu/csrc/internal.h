@@ -2,6 +2,7 @@
 #ifndef MACE_CPU_INTERNAL_H
 #define MACE_CPU_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -280,5 +281,23 @@ int mc_gemm_f16_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, 
 /* gemm.c's epilogue on a finished tile at (i0, j0): full = alpha, bias and activation. */
 void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s,
                            float *c, long ldc, int i0, int j0, int mr, int nr);
+/* How a GEMM epilogue splits between the micro-kernel and mc_gemm_epilogue_tile: the
+ * kernel takes it (in_kernel) with alpha 1 and no bias or a row bias with beta 1, and then
+ * ReLU / Clip as its clamp; post: something is left to run on the finished tile (with
+ * full = !in_kernel). tep: the tile epilogue to start from (load_c, bias, clamp per block). */
+typedef struct {
+    int in_kernel, clamp, post;
+    mc_tile_ep tep;
+} mc_ep_split;
+static inline mc_ep_split mc_split_epilogue(const mc_epilogue *ep) {
+    mc_ep_split e;
+    e.in_kernel = ep->alpha == 1.0f && (ep->bias_kind == MC_BIAS_NONE ||
+                                        (ep->bias_kind == MC_BIAS_ROW && ep->beta == 1.0f));
+    e.clamp = e.in_kernel && (ep->act.kind == MC_ACT_RELU || ep->act.kind == MC_ACT_CLIP);
+    e.post = !e.in_kernel || (ep->act.kind != MC_ACT_NONE && !e.clamp);
+    const int clip = ep->act.kind == MC_ACT_CLIP;
+    e.tep = (mc_tile_ep){0, NULL, 0, clip ? ep->act.a : 0.0f, clip ? ep->act.b : INFINITY};
+    return e;
+}
 
 #endif
