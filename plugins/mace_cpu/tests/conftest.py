@@ -6,15 +6,9 @@ import pytest
 
 import mace_cpu
 
+from cpu_helpers import supported_isas
 
-def _supported() -> list[str]:
-    try:
-        return mace_cpu.supported_isas()
-    except mace_cpu.NativeUnavailable:
-        return []
-
-
-SUPPORTED_ISAS = _supported()
+SUPPORTED_ISAS = supported_isas()
 
 
 @pytest.fixture(autouse=True, scope="session")

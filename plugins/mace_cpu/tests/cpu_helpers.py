@@ -19,7 +19,17 @@ from mace_core.runtime.model import Model
 from mace_core.runtime.session import Session
 from mace_core.shape_inference import infer_shapes
 
+import mace_cpu
+
 REL_TOL = 1e-5
+
+
+def supported_isas() -> list[str]:
+    """The ISAs this CPU runs (none when the native module is not built)."""
+    try:
+        return mace_cpu.supported_isas()
+    except mace_cpu.NativeUnavailable:
+        return []
 
 
 def assert_rel_close(ours: np.ndarray, ref: np.ndarray, rel: float = REL_TOL,

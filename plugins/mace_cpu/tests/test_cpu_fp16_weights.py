@@ -12,22 +12,14 @@ from mace_core.ir import Graph
 from mace_core.model_format import save_model
 from mace_core.runtime.model import Model, load
 
-import mace_cpu
 from mace_cpu import native
 
-from cpu_helpers import assert_rel_close, node_graph, randn
+from cpu_helpers import assert_rel_close, node_graph, randn, supported_isas
 
 ISA_NAMES = list(native.ISA_NAMES)
 
 
-def _supported() -> list[str]:
-    try:
-        return mace_cpu.supported_isas()
-    except mace_cpu.NativeUnavailable:
-        return []
-
-
-SUPPORTED_ISAS = _supported()
+SUPPORTED_ISAS = supported_isas()
 
 
 @pytest.fixture(params=SUPPORTED_ISAS or [pytest.param("none", marks=pytest.mark.skip(
