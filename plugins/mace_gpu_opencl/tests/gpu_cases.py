@@ -84,3 +84,19 @@ def check(ours: np.ndarray, ref: np.ndarray, half: bool, name: str = "y") -> Non
 
 def rand(*shape: int, seed: int = 0, scale: float = 0.5) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def traced(gpu, session, feeds) -> tuple[dict[str, np.ndarray], list[Any]]:
+    """One run with every launch recorded: (its outputs, the runtime's LaunchRecords)."""
+    gpu.trace = []
+    try:
+        out = session.run(feeds)
+        gpu.finish()
+        return out, gpu.trace
+    finally:
+        gpu.trace = None
+
+
+def traced_kernels(gpu, session, feeds) -> list[str]:
+    """The kernels one run launches, in order."""
+    return [r.name for r in traced(gpu, session, feeds)[1]]

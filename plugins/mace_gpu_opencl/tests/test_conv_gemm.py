@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_cases import MODE_IDS, MODES, Case, build, check, rand, run_case
+from gpu_cases import MODE_IDS, MODES, Case, build, check, rand, run_case, traced_kernels
 
 from mace_core.runtime.model import Model
 from mace_gpu_opencl.kernels.conv import ConvShape, pick_kernel, pick_split
@@ -32,16 +32,6 @@ DEPTHWISE = [
 ]
 
 
-def _traced_kernels(gpu, session, feeds) -> list[str]:
-    gpu.trace = []
-    try:
-        session.run(feeds)
-        gpu.finish()
-        return [r.name for r in gpu.trace]
-    finally:
-        gpu.trace = None
-
-
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("split", [1, 3])
 @pytest.mark.parametrize("kernel", ["conv2d_gemm", "conv2d_gemm8"])
@@ -52,7 +42,7 @@ def test_gemm_kernels(gpu, case, kernel, split, mode):
                                   gpu_conv_split_k=split)
     check(ours, ref, half)
     _, feeds = build(case)
-    names = _traced_kernels(gpu, session, feeds)
+    names = traced_kernels(gpu, session, feeds)
     assert kernel in names
     assert ("conv2d_splitk_sum" in names) == (split > 1)
     # another input, then the first again: nothing of an earlier run leaks into a result
@@ -76,7 +66,7 @@ def test_gemv(gpu, case, mode):
     storage, half = mode
     ours, ref, session = run_case(case, storage, half, gpu_conv_kernel="conv2d_gemv")
     check(ours, ref, half)
-    assert _traced_kernels(gpu, session, build(case)[1]) == ["conv2d_gemv"]
+    assert traced_kernels(gpu, session, build(case)[1]) == ["conv2d_gemv"]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)

@@ -22,7 +22,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from gpu_cases import MODE_IDS, MODES, Case, build, check, rand, run_case
+from gpu_cases import MODE_IDS, MODES, Case, build, check, rand, run_case, traced_kernels
 
 from mace_core.runtime.model import Model
 from mace_gpu_opencl.kernels import winograd
@@ -58,16 +58,6 @@ SHAPES = [
     Case("wino_same_upper_sigmoid", "Conv", [(1, 20, 14, 15), rand(36, 20, 3, 3)],
          {"auto_pad": "SAME_UPPER", "activation": "Sigmoid"}),
 ]
-
-
-def traced(gpu, session, feeds) -> list[str]:
-    gpu.trace = []
-    try:
-        session.run(feeds)
-        gpu.finish()
-        return [r.name for r in gpu.trace]
-    finally:
-        gpu.trace = None
 
 
 def shape_of(c: int, m: int, hw: int, k: int = 3, stride: int = 1, dilation: int = 1,
@@ -167,7 +157,7 @@ def test_every_variant(gpu, kernel, mode):
         session = Model(graph).session(["gpu"], gpu_storage=storage, gpu_fp16_storage=half,
                                        gpu_conv_kernel=kernel, gpu_conv_split_k=split,
                                        gpu_winograd_split_sum="kernel")
-        assert traced(gpu, session, feeds) == [kernel]
+        assert traced_kernels(gpu, session, feeds) == [kernel]
         check(session.run(feeds)["y"], ref, half)
         check(session.run(other)["y"], ref_other, half)
         check(session.run(feeds)["y"], ref, half)
@@ -180,7 +170,7 @@ def test_shapes(gpu, case, kernel, mode):
     storage, half = mode
     ours, ref, session = run_case(case, storage, half, gpu_conv_kernel=kernel)
     check(ours, ref, half)
-    assert traced(gpu, session, build(case)[1]) == [kernel]
+    assert traced_kernels(gpu, session, build(case)[1]) == [kernel]
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
@@ -189,7 +179,7 @@ def test_split_summed_by_a_second_launch(gpu, mode):
     ours, ref, session = run_case(MANY_STEPS, storage, half, gpu_conv_kernel=F2,
                                   gpu_conv_split_k=2, gpu_winograd_split_sum="launch")
     check(ours, ref, half)
-    assert traced(gpu, session, build(MANY_STEPS)[1]) == [F2, "conv2d_splitk_sum"]
+    assert traced_kernels(gpu, session, build(MANY_STEPS)[1]) == [F2, "conv2d_splitk_sum"]
 
 
 def test_split_sum_default(gpu):
@@ -198,7 +188,7 @@ def test_split_sum_default(gpu):
     nvidia = "MACE_NV_MEMBAR" in winograd.defines(gpu)
     _, _, session = run_case(MANY_STEPS, "buffer", False, gpu_conv_kernel=F2,
                              gpu_conv_split_k=2)
-    names = traced(gpu, session, build(MANY_STEPS)[1])
+    names = traced_kernels(gpu, session, build(MANY_STEPS)[1])
     assert names == ([F2] if nvidia else [F2, "conv2d_splitk_sum"])
 
 
@@ -216,7 +206,7 @@ def test_forced_where_it_does_not_apply(gpu):
                 {"pads": [1, 1, 1, 1], "strides": [2, 2]})
     ours, ref, session = run_case(case, "image", False, gpu_conv_kernel=F2)
     check(ours, ref, False)
-    assert traced(gpu, session, build(case)[1]) == ["conv2d_3x3"]
+    assert traced_kernels(gpu, session, build(case)[1]) == ["conv2d_3x3"]
 
 
 TUNE = Case("wino_tune", "Conv", [(1, 16, 10, 10), rand(16, 16, 3, 3), rand(16, seed=4)],
@@ -237,7 +227,7 @@ def test_tuned_choice_is_kept_saved_and_obeyed(gpu, tmp_path):
         session = Model(graph).session(["gpu"], gpu_storage="buffer", gpu_tuning=2)
         check(session.run(feeds)["y"], ref, False)
         kernel, split = gpu.tuner.choices[key]
-        assert traced(gpu, session, feeds)[0] == kernel and gpu.tuner.choice_ms[key] > 0
+        assert traced_kernels(gpu, session, feeds)[0] == kernel and gpu.tuner.choice_ms[key] > 0
         path = tmp_path / "tuning.json"
         gpu.tuner.save(path, [])
         data = json.loads(path.read_text())
@@ -251,7 +241,7 @@ def test_tuned_choice_is_kept_saved_and_obeyed(gpu, tmp_path):
         gpu.tuner.choices.pop(key)
         session = Model(graph).session(["gpu"], gpu_storage="buffer",
                                        gpu_tuning_file=str(path))
-        assert traced(gpu, session, feeds)[0] == "wino2_t8o8"  # (+ the split-K sum here)
+        assert traced_kernels(gpu, session, feeds)[0] == "wino2_t8o8"  # (+ the split-K sum here)
         check(session.run(feeds)["y"], ref, False)
     finally:
         gpu.tuner.choices.pop(key, None)

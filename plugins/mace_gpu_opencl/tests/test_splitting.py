@@ -14,7 +14,7 @@ import statistics
 
 import numpy as np
 import pytest
-from gpu_cases import Case, build, rand
+from gpu_cases import Case, build, rand, traced
 
 from mace_core.runtime.model import Model
 
@@ -29,16 +29,8 @@ def heavy_conv(channels: int, size: int) -> Case:
 
 def traced_runs(gpu, session, feeds, runs):
     """Outputs and the launch records of each run."""
-    results = []
-    for _ in range(runs):
-        gpu.trace = []
-        try:
-            out = session.run(feeds)["y"]
-            gpu.finish()
-            results.append((out, gpu.trace))
-        finally:
-            gpu.trace = None
-    return results
+    return [(out["y"], trace) for out, trace in (traced(gpu, session, feeds)
+                                                 for _ in range(runs))]
 
 
 @pytest.mark.parametrize("storage", ["image", "buffer"])

@@ -6,23 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from gpu_cases import Case, build, check, rand
+from gpu_cases import Case, build, check, rand, traced
 
 from mace_core.runtime.model import Model
 from mace_gpu_opencl.launch import heuristic_local
 from mace_gpu_opencl.tuning import FORMAT, Tuner, candidates, device_key, tune_model
 
 TWO_CONVS = Case("tune_conv", "Conv", [(1, 6, 12, 10), rand(8, 6, 3, 3)], {"pads": [1, 1, 1, 1]})
-
-
-def traced(gpu, session, feeds):
-    gpu.trace = []
-    try:
-        out = session.run(feeds)["y"]
-        gpu.finish()
-        return out, gpu.trace
-    finally:
-        gpu.trace = None
 
 
 @pytest.fixture
@@ -52,7 +42,7 @@ def test_tune_model_writes_results_sessions_use(gpu, model_pb, tmp_path):
     result, trace = traced(gpu, session, feeds)
     assert [(r.name, r.local) for r in trace] == [("conv2d_3x3", (2, 2, 5))]
     reference = Model(graph).session(["reference"]).run(feeds)["y"]
-    check(result, reference, False)
+    check(result["y"], reference, False)
     gpu.tuner.table.pop(key)
 
 
