@@ -98,6 +98,29 @@ def test_qlinear_matmul_matches_reference(isa, threads, a_shape, n, dtype, scale
     np.testing.assert_array_equal(ours, ref)
 
 
+@pytest.mark.parametrize("per_row, per_col", [(False, False), (True, True)])
+def test_qlinear_matmul_constant_scales(isa, per_row, per_col):
+    """Scales that are constants: the multiplier is formed once, at prepare."""
+    rng = np.random.default_rng(7)
+    m, k, n = 6, 40, 24
+    a, b = quant(rng, np.uint8, 2, m, k), quant(rng, np.int8, k, n)
+    sa = rng.uniform(0.01, 0.03, m if per_row else 1).astype(np.float32)
+    sb = rng.uniform(0.005, 0.02, n if per_col else 1).astype(np.float32)
+    inputs = {"a": a, "sa": sa.reshape(-1) if per_row else sa.reshape(()),
+              "za": quant(rng, np.uint8, 1), "b": b,
+              "sb": sb.reshape(-1) if per_col else sb.reshape(()), "zb": quant(rng, np.int8, 1),
+              "sy": np.array(0.4, np.float32), "zy": quant(rng, np.uint8, 1)}
+    graph = node_graph("QLinearMatMul", inputs, constants=("b", "sa", "sb", "zb", "sy"))
+    ours = Model(graph).session(["cpu"], cpu_threads=2)
+    reference = Model(graph).session(["reference"])
+    for seed in range(2):  # a second run reuses the multiplier and the int32 buffer
+        feeds = feeds_of(graph, {**inputs, "a": quant(np.random.default_rng(seed), np.uint8,
+                                                      2, m, k)})
+        got, ref = ours.run(feeds)[graph.outputs[0]], reference.run(feeds)[graph.outputs[0]]
+        np.testing.assert_array_equal(got, ref)
+        assert len(np.unique(ref)) > 10
+
+
 def test_isa_from_environment_picks_the_int8_path(monkeypatch):
     """MACE_CPU_ISA chooses the ISA, and with it the int8 path, of newly prepared kernels."""
     rng = np.random.default_rng(5)

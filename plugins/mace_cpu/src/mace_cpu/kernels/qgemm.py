@@ -148,7 +148,7 @@ def multiplier(a: np.ndarray, a_scale, b_scale, y_scale, m: int, n: int) -> np.n
 
 def prepare_qlinear_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
                            options: dict[str, Any]) -> Prepared:
-    a, _, za, b, _, zb, _, zy = _inputs(node, *range(8))
+    a, sa, za, b, sb, zb, sy, zy = _inputs(node, *range(8))
     gemm = _Int8Gemm(node, graph, options, b, zb)
     out_shape = (*shape(graph, a)[:-1], gemm.n)
     zy_default = np.zeros((), graph.desc(a).dtype.numpy)
@@ -157,11 +157,16 @@ def prepare_qlinear_matmul(node: Node, attrs: dict[str, Any], graph: Graph,
     m = shape(graph, a)[-2] if len(shape(graph, a)) > 1 else 1
     acc = np.empty(out_shape, np.int32)
     rows = acc.size // max(gemm.n, 1)
+    a_rank = np.empty((1,) * len(shape(graph, a)))  # multiplier() reads only A's rank
+    scales = [graph.constants.get(name) for name in (sa, sb, sy)]
+    fixed = (multiplier(a_rank, *scales, m, gemm.n)
+             if all(v is not None for v in scales) else None)
 
     def run(inputs):
         gemm.run(inputs[0], inputs[2] if za else None, ptr(acc))
         y_zero = np.asarray(inputs[7] if zy else zy_default)
-        mult = multiplier(inputs[0], inputs[1], inputs[4], inputs[6], m, gemm.n)
+        mult = fixed if fixed is not None else multiplier(inputs[0], inputs[1], inputs[4],
+                                                          inputs[6], m, gemm.n)
         y = np.empty(out_shape, y_zero.dtype)
         check(gemm.lib.mc_requantize(
             gemm.ffi.cast("int *", ptr(acc)), rows, m, gemm.n,
