@@ -33,6 +33,9 @@ LAYERS = [
     ("dw3x3 s2 144ch 56x56", (1, 144, 56, 56), (144, 1, 3, 3),
      {"pads": [1, 1, 1, 1], "group": 144, "strides": [2, 2]}),
     ("pw 960->160 7x7", (1, 960, 7, 7), (160, 960, 1, 1), {}),
+    ("pw 512->512 14x14", (1, 512, 14, 14), (512, 512, 1, 1), {}),
+    ("pw 1024->1024 7x7", (1, 1024, 7, 7), (1024, 1024, 1, 1), {}),
+    ("pw 160->960 7x7", (1, 160, 7, 7), (960, 160, 1, 1), {}),
 ]
 
 
@@ -261,6 +264,8 @@ def main() -> int:
     parser.add_argument("--model", action="store_true", help="also time a whole MobileNetV2")
     parser.add_argument("--winograd", action="store_true",
                         help="also time 3x3 stride-1 layers with each conv algorithm")
+    parser.add_argument("--only", default="",
+                        help="time only the layers whose name contains this text")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
@@ -277,6 +282,8 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for name, x_shape, w_shape, attrs in LAYERS:
+        if args.only not in name:
+            continue
         print(measure_layer(name, x_shape, w_shape, attrs, args, rng))
     if args.winograd:
         measure_winograd(args, rng)

@@ -103,6 +103,8 @@ CASES = {
     "pw_4x4_skinny": ((2, 80, 4, 4), (96, 80, 1, 1), {"activation": "HardSwish"}, True),
     "pw_1x1_fc_skinny": ((1, 256, 1, 1), (100, 256, 1, 1), {}, True),
     "pw_3x5_skinny": ((1, 64, 3, 5), (64, 64, 1, 1), {"activation": "Relu"}, False),
+    # K over one K block (partial sums carried between blocks), 55 rows as 7 tiles of 7-8
+    "pw_deep_skinny": ((1, 1100, 5, 11), (64, 1100, 1, 1), RELU6, True),
 }
 
 ALGO = {"pw_16to24": "gemm1x1", "pw_batch2": "gemm1x1", "group4_pw": "gemm1x1",
@@ -112,7 +114,8 @@ ALGO = {"pw_16to24": "gemm1x1", "pw_batch2": "gemm1x1", "group4_pw": "gemm1x1",
         "dw5x5": "depthwise", "pw_16to96_copied": "gemm1x1",
         "1x3_c4_m56_copied": "shifted",
         "pw_32x32_copied": "gemm1x1"}
-SKINNY = {"pw_7x7_skinny", "pw_4x4_skinny", "pw_1x1_fc_skinny", "pw_3x5_skinny"}
+SKINNY = {"pw_7x7_skinny", "pw_4x4_skinny", "pw_1x1_fc_skinny", "pw_3x5_skinny",
+          "pw_deep_skinny"}
 
 ACTIVATIONS = [
     ("Relu", []), ("Clip", [-0.5, 0.75]), ("LeakyRelu", [0.1]), ("Sigmoid", []), ("Tanh", []),
