@@ -17,8 +17,6 @@
  *              gathers for stride 2) in its scratch and reads it in place.
  *   winograd   3x3, stride 1, dilation 1, when its cost model says it beats "shifted":
  *              F(4,3) or F(2,3) tiles, one GEMM per tile position (winograd.c)
- *   direct3x3s2  3x3 stride 2 on at most 4 input channels (a network's RGB input, AVX-512):
- *              no column matrix, stride-2 rows split by permutes (conv_direct_s2.c)
  * Bias and the fused activation are applied in the micro-kernel / epilogue of each tile.
  * mc_conv_create_f16 keeps the packed weights of the GEMM algorithms as fp16 (apack16),
  * widened per block inside the GEMM; depthwise and Winograd weights stay fp32.
@@ -32,9 +30,9 @@
 #include "winograd.h"
 
 enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3, ALGO_SKINNY = 4,
-       ALGO_WINOGRAD = 5, ALGO_DIRECT_S2 = 6 };
+       ALGO_WINOGRAD = 5 };
 static const char *k_algo_names[] = {"depthwise", "gemm1x1", "shifted", "im2col", "skinny1x1",
-                                     "winograd", "direct3x3s2"};
+                                     "winograd"};
 
 struct mc_conv {
     mc_conv_params p;
@@ -43,7 +41,7 @@ struct mc_conv {
     int cg, mg, k;       /* per group: input channels, output channels, GEMM K */
     float *apack;        /* packed weights, `group` blocks of apack_group floats */
     size_t apack_group;
-    float *w;            /* depthwise: weights as given (M x kh x kw); direct3x3s2: packed */
+    float *w;            /* depthwise: weights as given (M x kh x kw) */
     float *bias;         /* M floats, zeros when the node has none */
     mc_dw_plan *dw;      /* depthwise: kernel choice, tap offsets, mask table */
     long *koff;          /* gemm1x1, shifted: offset of GEMM row k in the (padded) image */
@@ -95,12 +93,6 @@ mc_conv *mc_conv_create(const mc_conv_params *p, const float *weight, const floa
         plan->dw = mc_dw_plan_create(p, isa);
         if (!plan->w || !plan->dw) goto fail;
         memcpy(plan->w, weight, size);
-        return plan;
-    }
-    if (mc_direct_s2_applies(p, isa)) {
-        plan->algo = ALGO_DIRECT_S2;
-        plan->w = mc_direct_s2_pack(p, weight);
-        if (!plan->w) goto fail;
         return plan;
     }
     int tile = mc_wino_choose(p, info);
@@ -181,8 +173,6 @@ long mc_conv_weight_bytes(const mc_conv *plan, int *f16) {
     if (plan->apack16) return (long)(sizeof(uint16_t) * packed);
     if (plan->apack) return (long)(sizeof(float) * packed);
     if (plan->wino) return mc_wino_weight_bytes(plan->wino); /* stays fp32 */
-    if (plan->algo == ALGO_DIRECT_S2)
-        return (long)(sizeof(float) * mc_direct_s2_packed_size(&plan->p));
     return plan->w ? (long)(sizeof(float) * plan->p.m * plan->p.kh * plan->p.kw) : 0;
 }
 
@@ -329,12 +319,6 @@ int mc_conv_run(const mc_conv *plan, mc_threads *t, const float *x, float *y) {
     if (plan->algo == ALGO_WINOGRAD) {
         mc_op_begin(t);
         int rc = mc_wino_run(plan->wino, t, x, plan->bias, y);
-        mc_op_end(t);
-        return rc;
-    }
-    if (plan->algo == ALGO_DIRECT_S2) {
-        mc_op_begin(t);
-        int rc = mc_direct_s2_run(p, plan->w, plan->bias, t, plan->isa_id, x, y);
         mc_op_end(t);
         return rc;
     }

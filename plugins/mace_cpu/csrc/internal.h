@@ -201,15 +201,6 @@ void mc_dw_plan_destroy(mc_dw_plan *dp);
 int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, const float *w,
                      const float *bias, mc_threads *t, const float *x, float *y);
 
-/* Direct 3x3 stride-2 convolution of at most MC_DIRECT_S2_MAX_C input channels (AVX-512,
- * conv_direct_s2.c): filters packed once, then runs. */
-#define MC_DIRECT_S2_MAX_C 4
-int mc_direct_s2_applies(const mc_conv_params *p, int isa);
-size_t mc_direct_s2_packed_size(const mc_conv_params *p); /* floats */
-float *mc_direct_s2_pack(const mc_conv_params *p, const float *w);
-int mc_direct_s2_run(const mc_conv_params *p, const float *wpack, const float *bias,
-                     mc_threads *t, int isa, const float *x, float *y);
-
 /* Skinny GEMM (gemm_skinny.c): few rows, a constant B packed as 32-wide K x 32 slivers.
  * Y(i, j) = y[i * y_sr + j * y_sc] = act(sum_k a[i * a_sr + k * a_sk] * B(k, j) + bias[j]);
  * y_sc == 1 (row-major) or y_sr == 1 (column-major, e.g. NCHW when rows are pixels). */

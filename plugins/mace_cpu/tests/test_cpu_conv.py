@@ -30,17 +30,6 @@ CASES = {
     "3x3_pad1": ((1, 16, 20, 20), (24, 16, 3, 3), {"pads": [1, 1, 1, 1]}, True),
     "3x3_s2_rgb": ((1, 3, 33, 31), (32, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]},
                    True),
-    # 3x3 stride 2 on few input channels: direct (AVX-512), else im2col. TF's "same" pads
-    # (bottom / right only) with 24 outputs (a partial block of 16) and 35 pixels a row
-    # (a partial vector); 2 channels, pads of 2, batch 2 and an activation run after; 4
-    # channels without bias
-    "3x3_s2_rgb_same": ((1, 3, 64, 70), (24, 3, 3, 3),
-                        {"pads": [0, 0, 1, 1], "strides": [2, 2], **RELU6}, True),
-    "3x3_s2_c2_pad2": ((2, 2, 40, 37), (16, 2, 3, 3),
-                       {"pads": [2, 2, 2, 2], "strides": [2, 2], "activation": "HardSwish"},
-                       True),
-    "3x3_s2_c4": ((1, 4, 35, 36), (40, 4, 3, 3), {"pads": [1, 0, 0, 1], "strides": [2, 2]},
-                  False),
     "3x3_K576": ((1, 64, 12, 13), (64, 64, 3, 3), {"pads": [1, 1, 1, 1], **RELU6}, True),
     "3x3_valid": ((2, 7, 9, 8), (5, 7, 3, 3), {}, False),
     "3x3_dil2": ((1, 6, 15, 14), (9, 6, 3, 3), {"dilations": [2, 2], "pads": [2, 2, 2, 2]},
@@ -119,13 +108,12 @@ CASES = {
 }
 
 ALGO = {"pw_16to24": "gemm1x1", "pw_batch2": "gemm1x1", "group4_pw": "gemm1x1",
-        "pw_stride2": "im2col", "group3_s2": "im2col",
+        "pw_stride2": "im2col", "3x3_s2_rgb": "im2col", "group3_s2": "im2col",
         "pw_padded": "shifted", "3x3_pad1": "shifted", "group2": "shifted",
         "3x3_dil_asym": "shifted", "dw3x3_s1": "depthwise", "dw_mult2": "depthwise",
         "dw5x5": "depthwise", "pw_16to96_copied": "gemm1x1",
         "1x3_c4_m56_copied": "shifted",
         "pw_32x32_copied": "gemm1x1"}
-DIRECT_S2 = {"3x3_s2_rgb", "3x3_s2_rgb_same", "3x3_s2_c1_pad2", "3x3_s2_c4"}
 SKINNY = {"pw_7x7_skinny", "pw_4x4_skinny", "pw_1x1_fc_skinny", "pw_3x5_skinny",
           "pw_deep_skinny"}
 
@@ -163,8 +151,6 @@ def test_conv_matches_reference(case, isa, threads):
         assert runner.info["algo"] == ALGO[case]
     if case in SKINNY:
         assert runner.info["algo"] == ("skinny1x1" if isa == "avx512" else "gemm1x1")
-    if case in DIRECT_S2:
-        assert runner.info["algo"] == ("direct3x3s2" if isa == "avx512" else "im2col")
 
 
 @pytest.mark.parametrize("activation, params", ACTIVATIONS, ids=[a for a, _ in ACTIVATIONS])
