@@ -103,7 +103,7 @@ def test_kernel_table_matches_the_source():
     source = (resources.files("mace_gpu_opencl") / "cl" / "conv_winograd.cl").read_text()
     found = {name: winograd.Variant(*map(int, params))
              for name, *params in re.findall(r"^WINO_KERNEL\((\w+), (\d+), (\d+), (\d+), "
-                                             r"(\d+), (\d+)\)", source, re.M)}
+                                             r"(\d+), (\d+), (\d+), (\d+)\)", source, re.M)}
     assert found == winograd.KERNELS
     for variant in found.values():
         jobs = variant.t * variant.kc // 4 * (variant.m + 2)
@@ -111,6 +111,9 @@ def test_kernel_table_matches_the_source():
         assert (jobs <= variant.threads if variant.m == 2 else jobs <= 2 * variant.threads)
         assert variant.positions * variant.kc * variant.o // 4 <= 8 * variant.threads
         assert variant.t <= 4 * variant.kc and variant.local_bytes <= 48 * 1024
+        # register blocks the kernel's arrays hold (acc[8][2]: 8 tiles x 2 float4)
+        assert variant.bt in (4, 8) and variant.bo in (4, 8)
+        assert variant.t % variant.bt == 0 and variant.o % variant.bo == 0
 
 
 def test_where_it_applies():

@@ -138,9 +138,11 @@
 
 inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *lds,
                                                      const int WM, const int T, const int O,
-                                                     const int KC, const int DB) {
-    const int A = WM + 2, NP = A * A, CB = KC / 4, TQ = T / 4, OQ = O / 4;
-    const int NT = NP * TQ * OQ;
+                                                     const int KC, const int DB, const int BT,
+                                                     const int BO) {
+    const int A = WM + 2, NP = A * A, CB = KC / 4, OQ = O / 4;
+    const int GT = T / BT, GO = O / BO; /* work items of one position along tiles, channels */
+    const int NT = NP * GT * GO;
     /* F(2,3): V-row jobs (1 per work item: KC <= O), 2 patch rows each; F(4,3): patch-row
      * jobs, up to 2 per work item */
     const int JOBS = T * CB * A;
@@ -185,13 +187,15 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         j_y[r] = ok ? n * in_h + ih : -1;
         j_iw0[r] = tw * WM - pl;
     }
-    /* GEMM block: position gp, tiles gt + TQ * (0..3), channels 4 * go.. */
-    const int gp = tid / (TQ * OQ);
-    const int gt = (tid / OQ) % TQ, go = tid % OQ;
+    /* GEMM block: position gp, tiles gt + GT * (0..BT-1), channel float4 go + GO * (0..BO/4-1) */
+    const int gp = tid / (GT * GO);
+    const int gt = (tid / GO) % GT, go = tid % GO;
 
-    float4 acc[4];
+    float4 acc[8][2];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) acc[i] = (float4)(0.0f);
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) acc[i][j] = (float4)(0.0f);
     float4 rd[2][6], ru[8];
     if (s0 < s1) WINO_FETCH(s0)
     for (int s = s0; s < s1; ++s) {
@@ -252,18 +256,26 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         const __local float4 *urow = Us + gp * USP + go;
 #pragma unroll
         for (int kq = 0; kq < CB; ++kq) {
-            float4 v[4], u[4];
+            float4 v[8], u[4][2];
 #pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                v[i] = vrow[kq * T + i * TQ];
-                u[i] = urow[(kq * 4 + i) * OQ];
-            }
+            for (int i = 0; i < 8; ++i)
+                if (i < BT) v[i] = vrow[kq * T + i * GT];
 #pragma unroll
-            for (int i = 0; i < 4; ++i) { /* one FMA each (a sum of products would not be) */
-                acc[i] += v[i].x * u[0];
-                acc[i] += v[i].y * u[1];
-                acc[i] += v[i].z * u[2];
-                acc[i] += v[i].w * u[3];
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 2; ++j)
+                    if (4 * j < BO) u[i][j] = urow[(kq * 4 + i) * OQ + j * GO];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) { /* one FMA each (a sum of products would not be) */
+#pragma unroll
+                for (int j = 0; j < 2; ++j) {
+                    if (i < BT && 4 * j < BO) {
+                        acc[i][j] += v[i].x * u[0][j];
+                        acc[i][j] += v[i].y * u[1][j];
+                        acc[i][j] += v[i].z * u[2][j];
+                        acc[i][j] += v[i].w * u[3][j];
+                    }
+                }
             }
         }
         if (!DB) barrier(CLK_LOCAL_MEM_FENCE);
@@ -273,7 +285,10 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     /* output transform: M -> Ms[p][tile][O] (float4 of 4 channels) */
     __local float4 *Ms = lds;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) Ms[(gp * T + gt + i * TQ) * OQ + go] = acc[i];
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j)
+            if (i < BT && 4 * j < BO) Ms[(gp * T + gt + i * GT) * OQ + go + j * GO] = acc[i][j];
     barrier(CLK_LOCAL_MEM_FENCE);
     /* columns: job (j, tile, o4) -> rows 0..m-1 of column j, in place */
     for (int job = tid; job < A * T * OQ; job += NT) {
@@ -374,12 +389,12 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     (WINO_STAGES(WM, T, O, KC, DB) > WINO_RESULT(WM, T, O) ? WINO_STAGES(WM, T, O, KC, DB) \
                                                            : WINO_RESULT(WM, T, O))
 
-#define WINO_KERNEL(name, WM, T, O, KC, DB)                                               \
-    __kernel __attribute__((reqd_work_group_size((WM + 2) * (WM + 2) * (T / 4) * (O / 4), \
+#define WINO_KERNEL(name, WM, T, O, KC, DB, BT, BO)                                       \
+    __kernel __attribute__((reqd_work_group_size((WM + 2) * (WM + 2) * (T / BT) * (O / BO), \
                                                  1, 1))) void                             \
     name(WINO_ARGS) {                                                                     \
         __local float4 lds[WINO_LDS(WM, T, O, KC, DB)];                                   \
-        wino_conv(WINO_PASS, lds, WM, T, O, KC, DB);                                      \
+        wino_conv(WINO_PASS, lds, WM, T, O, KC, DB, BT, BO);                              \
     }
 
 /* name, m, tiles T, output channels O, input channels per step KC, double buffering
@@ -388,38 +403,49 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
  * more work items did not launch on an H100 (registers), so none are listed.
  * -DWINO_PICK=i builds only the i-th (from 1): a session compiles the variants it uses. */
 #if !defined(WINO_PICK) || WINO_PICK == 1
-WINO_KERNEL(wino4_t4o16, 4, 4, 16, 8, 0)
+WINO_KERNEL(wino4_t4o16, 4, 4, 16, 8, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 2
-WINO_KERNEL(wino4_t8o8, 4, 8, 8, 8, 0)
+WINO_KERNEL(wino4_t8o8, 4, 8, 8, 8, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 3
-WINO_KERNEL(wino2_t16o16, 2, 16, 16, 8, 0)
+WINO_KERNEL(wino2_t16o16, 2, 16, 16, 8, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 4
-WINO_KERNEL(wino2_t16o16k16, 2, 16, 16, 16, 0)
+WINO_KERNEL(wino2_t16o16k16, 2, 16, 16, 16, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 5
-WINO_KERNEL(wino2_t16o16db, 2, 16, 16, 8, 1)
+WINO_KERNEL(wino2_t16o16db, 2, 16, 16, 8, 1, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 6
-WINO_KERNEL(wino2_t8o16k16, 2, 8, 16, 16, 0)
+WINO_KERNEL(wino2_t8o16k16, 2, 8, 16, 16, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 7
-WINO_KERNEL(wino2_t8o16db, 2, 8, 16, 8, 1)
+WINO_KERNEL(wino2_t8o16db, 2, 8, 16, 8, 1, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 8
-WINO_KERNEL(wino2_t8o32k16, 2, 8, 32, 16, 0)
+WINO_KERNEL(wino2_t8o32k16, 2, 8, 32, 16, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 9
-WINO_KERNEL(wino2_t8o32db, 2, 8, 32, 8, 1)
+WINO_KERNEL(wino2_t8o32db, 2, 8, 32, 8, 1, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 10
-WINO_KERNEL(wino2_t8o8, 2, 8, 8, 8, 0)
+WINO_KERNEL(wino2_t8o8, 2, 8, 8, 8, 0, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 11
-WINO_KERNEL(wino2_t8o8db, 2, 8, 8, 8, 1)
+WINO_KERNEL(wino2_t8o8db, 2, 8, 8, 8, 1, 4, 4)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 12
-WINO_KERNEL(wino2_t4o32, 2, 4, 32, 8, 0)
+WINO_KERNEL(wino2_t4o32, 2, 4, 32, 8, 0, 4, 4)
+#endif
+/* 8 tiles x 8 channels (or 8 x 4) a work item: 16 (12) local loads per 256 (128) FMAs
+ * instead of 8 per 64, for 128 or 64 work items */
+#if !defined(WINO_PICK) || WINO_PICK == 13
+WINO_KERNEL(wino2_t16o32b8, 2, 16, 32, 8, 0, 8, 8)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 14
+WINO_KERNEL(wino2_t16o16b8, 2, 16, 16, 8, 0, 8, 4)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 15
+WINO_KERNEL(wino2_t8o16b8, 2, 8, 16, 8, 0, 8, 4)
 #endif

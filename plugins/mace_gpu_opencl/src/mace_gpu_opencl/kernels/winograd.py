@@ -39,13 +39,16 @@ G = {
 class Variant:
     """One kernel of cl/conv_winograd.cl: output tile ``m``, ``t`` tiles by ``o`` output
     channels per work-group, ``kc`` input channels per K step, ``db``: double-buffered
-    local tiles (one barrier a step)."""
+    local tiles (one barrier a step), ``bt`` x ``bo`` tiles x channels of one position
+    a work item keeps in registers."""
 
     m: int
     t: int
     o: int
     kc: int
     db: int = 0
+    bt: int = 4
+    bo: int = 4
 
     @property
     def positions(self) -> int:
@@ -53,8 +56,9 @@ class Variant:
 
     @property
     def threads(self) -> int:
-        """Work-group size: one work item per position and 4x4 block of tiles x channels."""
-        return self.positions * (self.t // 4) * (self.o // 4)
+        """Work-group size: one work item per position and bt x bo block of tiles x
+        channels."""
+        return self.positions * (self.t // self.bt) * (self.o // self.bo)
 
     @property
     def v_pitch(self) -> int:
@@ -88,6 +92,9 @@ KERNELS = {
     "wino2_t8o8": Variant(2, 8, 8, 8),
     "wino2_t8o8db": Variant(2, 8, 8, 8, 1),
     "wino2_t4o32": Variant(2, 4, 32, 8),
+    "wino2_t16o32b8": Variant(2, 16, 32, 8, 0, 8, 8),
+    "wino2_t16o16b8": Variant(2, 16, 16, 8, 0, 8, 4),
+    "wino2_t8o16b8": Variant(2, 8, 16, 8, 0, 8, 4),
 }
 
 # PTX membar.gl, compiled in where the device takes inline PTX (NVIDIA), for the in-kernel
