@@ -71,10 +71,15 @@ WINOGRAD_LAYERS = [
 WINOGRAD_ALGOS = ("shifted", "winograd43", "winograd23", "")  # "": the automatic choice
 
 
+FLUSH = None  # --cold: a buffer larger than the caches, written before each timed call
+
+
 def best_of(fn, reps: int) -> float:
     fn()
     best = float("inf")
     for _ in range(reps):
+        if FLUSH is not None:
+            FLUSH[:] += 1.0  # evicts the layer's weights and activations, as a model run does
         start = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - start)
@@ -283,6 +288,9 @@ def main() -> int:
     parser.add_argument("--model", action="store_true", help="also time a whole MobileNetV2")
     parser.add_argument("--winograd", action="store_true",
                         help="also time 3x3 stride-1 layers with each conv algorithm")
+    parser.add_argument("--cold", action="store_true",
+                        help="evict the caches before each timed call (weights and activations "
+                             "come from memory, as in a whole model)")
     parser.add_argument("--only", default="",
                         help="time only the layers whose name contains this text")
     args = parser.parse_args()
@@ -293,6 +301,9 @@ def main() -> int:
 
     if args.isa:
         mace_cpu.set_isa(args.isa)
+    if args.cold:
+        global FLUSH
+        FLUSH = np.zeros(64 << 18, np.float32)  # 64 MiB
     rng = np.random.default_rng(0)
     print(f"mace-cpu {mace_cpu.__version__}, isa {mace_cpu.isa()}, {args.threads} thread(s), "
           f"numpy BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}")

@@ -37,7 +37,9 @@ class Device(Protocol):
       ``fuse(run: FusedRun) -> runner | None``  run a partition's ops as one unit (e.g. one
                                        native call over a prebuilt step list) instead of one
                                        Python call per op; None: the session runs them op
-                                       by op. The session uses it when not profiling.
+                                       by op. A runner with ``timed(values) -> (outputs,
+                                       ms)`` (one time per node, in order) is profiled as
+                                       it runs; without, profiled runs go op by op.
     """
 
     name: str

@@ -290,8 +290,9 @@ typedef struct {
 
 /* Runs steps[0..count) in order; on an error returns its status with *failed set to the
  * step that failed. stats (or NULL): run with the workers or without, whichever has been
- * faster (steps.c). */
+ * faster (steps.c). seconds (or NULL): each step's wall time, for profiles of the fused
+ * run. */
 int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
-                 mc_steps_stats *stats, int *failed);
+                 mc_steps_stats *stats, int *failed, double *seconds);
 
 #endif

@@ -71,7 +71,7 @@ static double now_s(void) {
 }
 
 int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads *t,
-                 mc_steps_stats *stats, int *failed) {
+                 mc_steps_stats *stats, int *failed, double *seconds) {
     const int adapt = stats && mc_threads_n(t) > 1;
     int serial = 0, probe = 0, warm = 0;
     double start = 0.0;
@@ -93,9 +93,15 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         start = now_s();
     }
     int rc = MC_OK;
+    double mark = seconds ? now_s() : 0.0;
     for (int i = 0; i < count && rc == MC_OK; i++) {
         rc = run_step(&steps[i], bufs, t);
         if (rc != MC_OK && failed) *failed = i;
+        if (seconds) {
+            const double end = now_s();
+            seconds[i] = end - mark;
+            mark = end;
+        }
     }
     if (adapt) mc_threads_set_serial(t, 0);
     if (adapt && !serial) mc_threads_linger(t, 0);

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 
 import attrs
 import numpy as np
@@ -145,6 +146,41 @@ def test_profiling_times_every_op_and_fusing_resumes_after():
     assert calls == [1] and session.last_profile == []
 
 
+def test_profiled_runs_time_the_fused_run():
+    """A profiled run is the fused run with each op timed (the C steps one by one, the
+    Python runner in between): the fused runner's ``timed`` runs it, every node is listed
+    once in order, views cost nothing, the times add up to at most the run's and the
+    outputs are those of an unprofiled run."""
+    graph = every_kind()
+    session = Model(graph).session(["cpu"], cpu_threads=2)
+    expected = {k: v.copy() for k, v in session.run(feeds_every_kind(1)).items()}
+    unit = fused_units(session)[0]
+    calls = []
+
+    def timed(args):
+        calls.append(len(args))
+        return unit.runner.timed(args)
+
+    def untimed(args):
+        raise AssertionError("a profiled run goes through timed")
+
+    untimed.timed = timed
+    session._fused_units[0] = attrs.evolve(unit, runner=untimed)
+    session.profile_enabled = True
+    start = time.perf_counter()
+    profiled = session.run(feeds_every_kind(1))
+    wall_ms = (time.perf_counter() - start) * 1e3
+    assert calls == [len(unit.inputs)]
+    profile = session.last_profile
+    assert [p.node for p in profile] == [n.name for n in graph.nodes]
+    by_node = {p.node: p for p in profile}
+    assert by_node["view"].time_ms == by_node["xview"].time_ms == 0.0  # views
+    assert by_node["clip_in"].time_ms > 0 and by_node["up"].time_ms > 0  # Python, C
+    assert by_node["fc"].output_bytes == 10 * 4
+    assert sum(p.time_ms for p in profile) <= wall_ms
+    assert_same(profiled, expected)
+
+
 def test_partitions_around_a_reference_op_fuse_separately():
     """Identity runs on the reference device: two cpu partitions, each one unit."""
     rng = np.random.default_rng(3)
@@ -183,7 +219,8 @@ def test_a_failing_step_is_reported_with_its_index():
     steps[0].kind, steps[0].code = lib.MC_STEP_UNARY, 1  # ReLU
     steps[1].kind = 99
     failed = ffi.new("int *", -1)
-    assert lib.mc_steps_run(steps, 2, bufs, ffi.NULL, ffi.NULL, failed) == lib.MC_ERR_ARG
+    status = lib.mc_steps_run(steps, 2, bufs, ffi.NULL, ffi.NULL, failed, ffi.NULL)
+    assert status == lib.MC_ERR_ARG
     assert failed[0] == 1
 
 

@@ -45,6 +45,7 @@ class _Unit:
     step: Placed | None  # None for a fused partition
     label: str  # names the node(s) and kernel in error messages
     drops: tuple[str, ...] = ()  # intermediate tensors dead after this unit
+    steps: tuple[int, ...] = ()  # a fused partition: its steps (indices in the placement)
 
 
 def _make_runner(step, graph: Graph, registry: Registry, options: dict[str, Any]) -> Runner:
@@ -64,9 +65,10 @@ def _make_runner(step, graph: Graph, registry: Registry, options: dict[str, Any]
 class Session:
     """Runs one model on the devices it was placed on. Build it with ``Model.session``.
 
-    Unless profiling, a partition whose device can ``fuse`` it runs as one unit (see
-    ``mace_core.specs.Device``). ``fuse_enabled = False`` runs every op through its own
-    runner, as profiling does; the session option ``fuse_partitions=False`` does not even
+    A partition whose device can ``fuse`` it runs as one unit (see
+    ``mace_core.specs.Device``); profiled runs time its ops inside that unit when its
+    runner can (``timed``), else run them one by one. ``fuse_enabled = False`` runs every
+    op through its own runner; the session option ``fuse_partitions=False`` does not even
     offer the partitions to their devices.
     """
 
@@ -95,6 +97,7 @@ class Session:
         self._fused_units = (self._with_drops(self._fuse_partitions()) if self.fuse_enabled
                              else self._op_units)
         self._fused_constants = self._constants_read(self._fused_units)
+        self._profile_units: list[_Unit] | None = None
         self._synchronize = {name: self.registry.devices[name].synchronize
                              for name in self.placement.devices
                              if hasattr(self.registry.devices[name], "synchronize")}
@@ -141,7 +144,8 @@ class Session:
                     label = (f"{nodes[0]} .. {nodes[-1]} ({len(nodes)} ops fused) failed on "
                              f"device {part.device!r}")
                     fused = _Unit(inputs, outputs, runner, part.device,
-                                  self._crossing(inputs, part.device), None, label)
+                                  self._crossing(inputs, part.device), None, label,
+                                  steps=tuple(range(part.start, part.stop)))
             units.extend([fused] if fused else
                          [self._step_unit(i) for i in range(part.start, part.stop)])
         return units
@@ -162,6 +166,25 @@ class Session:
             if name not in keep:
                 drops[i].append(name)
         return [attrs.evolve(unit, drops=tuple(d)) for unit, d in zip(units, drops, strict=True)]
+
+    def _profiled_units(self) -> list[_Unit]:
+        """What a profiled run calls: the fused partitions whose runner times its ops
+        (``timed``), so the profile is of the run as it happens; the others op by op."""
+        if self._profile_units is None:
+            units: list[_Unit] = []
+            for unit in self._fused_units if self.fuse_enabled else self._op_units:
+                if unit.step is None and not hasattr(unit.runner, "timed"):
+                    units.extend(self._step_unit(i) for i in unit.steps)
+                else:
+                    units.append(unit)
+            self._profile_units = self._with_drops(units)
+        return self._profile_units
+
+    def _nbytes(self, name: str) -> int:
+        try:
+            return self.graph.desc(name).nbytes
+        except (KeyError, TypeError):  # no static shape
+            return 0
 
     def _constants_read(self, units: list[_Unit]) -> dict[str, Any]:
         """The constants ``units`` (or the graph's outputs) read: what a run starts with."""
@@ -223,19 +246,25 @@ class Session:
         """Run the model on ``feeds`` (input name -> array); returns output name -> array."""
         timing = self.profile_enabled
         fused = self.fuse_enabled and not timing
+        units = (self._profiled_units() if timing
+                 else self._fused_units if fused else self._op_units)
         values: dict[str, Any] = dict(self._fused_constants if fused else self.graph.constants)
         for sync in self._synchronize.values() if timing else ():
             sync()  # nothing queued before the first timed op
         values.update(self.check_inputs(feeds))
         profile: list[OpProfile] = []
-        for unit in self._fused_units if fused else self._op_units:
+        for unit in units:
             args = [values[name] if name else None for name in unit.inputs]
             for i, to_host in unit.crossing:  # device-resident values (GPU images...) to host
                 if not isinstance(args[i], np.ndarray):
                     args[i] = to_host(args[i])
             start = time.perf_counter() if timing else 0.0
+            unit_ms: Sequence[float] = ()
             try:
-                results = unit.runner(args)
+                if timing and unit.step is None:  # a fused partition that times its ops
+                    results, unit_ms = unit.runner.timed(args)
+                else:
+                    results = unit.runner(args)
             except MaceError:
                 raise
             except Exception as exc:
@@ -252,6 +281,13 @@ class Session:
                 nbytes = sum(getattr(r, "nbytes", 0) for r in results)
                 profile.append(OpProfile(step.node.name, step.node.qualified_op, step.device,
                                          step.kernel.label, elapsed, nbytes, step.fallback))
+            elif timing:
+                for index, ms in zip(unit.steps, unit_ms, strict=True):
+                    step = self.placement.steps[index]
+                    nbytes = sum(self._nbytes(name) for name in step.node.outputs if name)
+                    profile.append(OpProfile(step.node.name, step.node.qualified_op,
+                                             step.device, step.kernel.label, ms, nbytes,
+                                             step.fallback))
             for name in unit.drops:
                 values.pop(name, None)
         self.last_profile = profile

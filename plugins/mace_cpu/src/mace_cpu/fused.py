@@ -7,12 +7,15 @@ views (Reshape, Flatten, Squeeze, Unsqueeze) record that their output is their i
 ops' Python runners are called in between) and a table of buffer pointers (arena slots and
 constants fixed now, the partition's inputs and outputs without a slot set per run); the
 session then calls one runner for the whole partition instead of one per op. The kernels
-and buffers are those of the per-op runners, so results are bit-identical; profiling runs
-the per-op runners (per-op times).
+and buffers are those of the per-op runners, so results are bit-identical. The runner's
+``timed`` is the same run with each op's wall time (the C steps timed one by one): what
+profiles of a session show, so they time the run as it happens (arena slots, thread pool
+state), not the ops called one by one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -184,12 +187,15 @@ def _runner(run: FusedRun, program: _Program) -> Callable[[Sequence[Any]], Seque
         segments.append((kind, *rest))
     ptr, steps_run, failed = ffi.from_buffer, lib.mc_steps_run, ffi.new("int *")
     pool = pool_for(run.options)
+    seconds = ffi.new("double[]", max(1, program.count))  # per native step, when timed
+    index = {id(node): i for i, node in enumerate(run.nodes)}
 
     def array(k: int, shape: tuple[int, ...], arrays: dict[int, np.ndarray]) -> np.ndarray:
         value = fixed[k] if fixed[k] is not None else arrays[k]
         return value.reshape(shape) if value.shape != shape else value
 
-    def run_fused(inputs: Sequence[Any]) -> list[np.ndarray]:
+    def execute(inputs: Sequence[Any], ms: list[float] | None) -> list[np.ndarray]:
+        """The run; ``ms`` (or None): filled with each node's time in ms."""
         arrays: dict[int, np.ndarray] = {}
         held = []  # pointers set in bufs for this run
         for (k, to_c), x in zip(feeds, inputs, strict=True):
@@ -205,14 +211,21 @@ def _runner(run: FusedRun, program: _Program) -> Callable[[Sequence[Any]], Seque
         for kind, *seg in segments:
             if kind == "c":
                 first, count, nodes, stats = seg
-                status = steps_run(first, count, bufs, pool.ptr, stats, failed)
+                status = steps_run(first, count, bufs, pool.ptr, stats, failed,
+                                   ffi.NULL if ms is None else seconds)
                 if status:
                     check(status, nodes[failed[0]])
+                if ms is not None:
+                    for i, node in enumerate(nodes):
+                        ms[index[id(node)]] = seconds[i] * 1e3
                 continue
             node, runner, ins, out_bufs = seg
+            start = time.perf_counter()
             args = [value if k is None else array(k, shape, arrays)
                     for value, k, shape in ins]
             results = _call(node, runner, args)
+            if ms is not None:
+                ms[index[id(node)]] = (time.perf_counter() - start) * 1e3
             for k, value in zip(out_bufs, results, strict=False):
                 if k is None:
                     continue
@@ -223,6 +236,15 @@ def _runner(run: FusedRun, program: _Program) -> Callable[[Sequence[Any]], Seque
                     bufs[k] = held[-1]
         return [array(k, shape, arrays) for k, shape in outs]
 
+    def run_fused(inputs: Sequence[Any]) -> list[np.ndarray]:
+        return execute(inputs, None)
+
+    def timed(inputs: Sequence[Any]) -> tuple[list[np.ndarray], list[float]]:
+        """The same run, with each node's wall time in ms (a profile of the fused run)."""
+        ms = [0.0] * len(run.nodes)
+        return execute(inputs, ms), ms
+
+    run_fused.timed = timed  # type: ignore[attr-defined]
     # the step list and what it points into: plans, slots, constants (c_steps + first
     # does not keep c_steps alive)
     run_fused.keep = (program, run.runners)  # type: ignore[attr-defined]
