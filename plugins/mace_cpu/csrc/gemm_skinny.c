@@ -351,13 +351,14 @@ static int skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *
     const int slivers = MC_CEIL_DIV(n, SK_NR);
     int threads = mc_threads_for(t, 2.0 * MC_ROUND_UP(m, 8) * (double)slivers * SK_NR * k *
                                         MC_NS_PER_GEMM_FLOP);
-    /* about 3 tasks per thread, slivers spread evenly over them; few slivers (3 for 96
-     * output channels): split the rows too, or 2 threads get 2:1. The task count is a
-     * multiple of the threads where it can be: 7 ranges of 32 slivers (1000 outputs) on 2
-     * threads ran 4:3. */
+    /* about 4 tasks per thread, slivers spread evenly over them (16 or 32 slivers: equal
+     * ranges; 3 a thread made ranges of 2 and 3 slivers, and 7x7 layers in a model ran
+     * 3-4% slower on 2 threads); few slivers (3 for 96 output channels): split the rows
+     * too, or 2 threads get 2:1. The task count is a multiple of the threads where it can
+     * be: 7 ranges of 32 slivers (1000 outputs) on 2 threads ran 4:3. */
     const int tiles = MC_CEIL_DIV(m, 8);
-    j.ranges = threads > 1 ? MC_MIN(slivers, 3 * threads) : 1;
-    j.row_parts = threads > 1 ? MC_MAX(1, MC_MIN(tiles, MC_CEIL_DIV(3 * threads, j.ranges)))
+    j.ranges = threads > 1 ? MC_MIN(slivers, 4 * threads) : 1;
+    j.row_parts = threads > 1 ? MC_MAX(1, MC_MIN(tiles, MC_CEIL_DIV(4 * threads, j.ranges)))
                               : 1;
     while (threads > 1 && (long)j.ranges * j.row_parts % threads != 0) {
         if (j.row_parts < tiles) j.row_parts++;
