@@ -12,9 +12,10 @@
  * runs in one pass (a sliver streams from L2). Y is written through (y_sr, y_sc): row-major
  * (y_sc = 1), or transposed back into NCHW (y_sr = 1) by an in-register 8 x 16 transpose.
  * The bias is per column; ReLU / Clip are fused, other activations run on the output.
- * A job of a single row (M = 1, a fully connected layer) sums four steps of K in separate
- * accumulators and prefetches B into L1 4 KB ahead (row1_sums; 1000 x 1024 from L3:
- * 54 -> 36 us, from memory: 107 -> 82 us).
+ * A job of a single row (M = 1, a fully connected layer) streams four slivers at a time
+ * over the whole K (row1_streams): 1000 x 1024 from memory 114 -> 73 us, from L3 49 -> 37 us
+ * on one core (one sliver at a time, even with software prefetch, left the memory system
+ * idle part of the time).
  * B may be held as fp16 (mc_skinny_run_f16): each row of a sliver is widened as it is
  * loaded (_mm512_cvtph_ps), so the stream from L2 / memory is half as many bytes.
  */
@@ -259,33 +260,93 @@ typedef struct {
     int row_parts; /* tasks per range of slivers, each over its share of the row tiles */
 } skinny_job;
 
+#ifdef MC_X86
+/* One row (M = 1, a fully connected layer): slivers [s0, s1) STREAMS at a time over the
+ * whole K, each sliver (K x 32 floats of B, contiguous) its own stream: more misses in
+ * flight than one stream with prefetches ahead of it (8 streams: slower again). */
+#define STREAMS 4
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+row1_streams(const int F16, const skinny_job *j, int s0, int s1) {
+    const long K = j->k, sk = j->a_sk;
+    const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
+    const __m512 lo = _mm512_set1_ps(j->act.kind == MC_ACT_CLIP ? j->act.a : 0.0f);
+    const __m512 hi = _mm512_set1_ps(j->act.kind == MC_ACT_CLIP ? j->act.b : INFINITY);
+    for (int s = s0; s < s1; s += STREAMS) {
+        const int ns = MC_MIN(STREAMS, s1 - s);
+        __m512 acc[STREAMS][2];
+        const float *b[STREAMS];
+        const uint16_t *bh[STREAMS];
+        for (int q = 0; q < STREAMS; q++) {
+            const size_t at = (size_t)(s + MC_MIN(q, ns - 1)) * K * SK_NR;
+            b[q] = j->b ? j->b + at : NULL;
+            bh[q] = j->bh ? j->bh + at : NULL;
+            acc[q][0] = acc[q][1] = _mm512_setzero_ps();
+        }
+        for (long k = 0; k < K; k++) {
+            const __m512 av = _mm512_set1_ps(j->a[k * sk]);
+#pragma GCC unroll 4
+            for (int q = 0; q < STREAMS; q++) {
+                if (q >= ns) break;
+                __m512 v0, v1;
+                if (F16) {
+                    const __m256i *h = (const __m256i *)(bh[q] + SK_NR * k);
+                    v0 = _mm512_cvtph_ps(_mm256_load_si256(h));
+                    v1 = _mm512_cvtph_ps(_mm256_load_si256(h + 1));
+                } else {
+                    v0 = _mm512_load_ps(b[q] + SK_NR * k);
+                    v1 = _mm512_load_ps(b[q] + SK_NR * k + 16);
+                }
+                acc[q][0] = _mm512_fmadd_ps(av, v0, acc[q][0]);
+                acc[q][1] = _mm512_fmadd_ps(av, v1, acc[q][1]);
+            }
+        }
+        for (int q = 0; q < ns; q++) {
+            const int c0 = (s + q) * SK_NR, cols = MC_MIN(SK_NR, j->n - c0);
+            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
+            const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff
+                                              : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+            for (int h = 0; h < 2; h++) {
+                const __mmask16 m = h ? m1 : m0;
+                __m512 v = acc[q][h];
+                if (j->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, j->bias + c0 + 16 * h));
+                if (clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+                if (j->y_sc == 1) {
+                    _mm512_mask_storeu_ps(j->y + c0 + 16 * h, m, v);
+                } else {
+                    float out[16];
+                    _mm512_storeu_ps(out, v);
+                    for (int c = 0; c < 16 && c + 16 * h < cols; c++)
+                        j->y[(long)(c0 + 16 * h + c) * j->y_sc] = out[c];
+                }
+            }
+        }
+    }
+}
+MC_TARGET_AVX512 static __attribute__((noinline)) void row1_f32(const skinny_job *j, int s0,
+                                                                int s1) {
+    row1_streams(0, j, s0, s1);
+}
+MC_TARGET_AVX512 static __attribute__((noinline)) void row1_f16(const skinny_job *j, int s0,
+                                                                int s1) {
+    row1_streams(1, j, s0, s1);
+}
+#endif
+
 /* First row of row tile `tl` of `tiles` over m rows. */
 static inline int tile_row(int m, int tiles, int tl) { return (int)((long)m * tl / tiles); }
 
-/* Slivers [s0, s1): per K block of SK_KC steps (whose B block then serves every row tile
- * from L1 / L2 instead of streaming the sliver from memory once per tile), every row tile,
- * partial sums kept in scratch between blocks. */
-static void skinny_task(void *raw, long task, int tid) {
-    skinny_job *j = raw;
-    const int parts = MC_MAX(1, j->row_parts), part_i = (int)(task % parts);
-    const long slivers = MC_CEIL_DIV(j->n, SK_NR), range = task / parts;
-    const int s0 = (int)(slivers * range / j->ranges);
-    const int s1 = (int)(slivers * (range + 1) / j->ranges);
-    const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
-    /* row tiles of at most 8 rows, the rows spread evenly: 49 rows as 7 x 7, not 6 x 8 and
-     * a single row (one FMA chain per vector: latency bound, 4 cycles a step instead of 1) */
-    const int tiles = MC_CEIL_DIV(j->m, 8); /* this task's row tiles: [tl0, tl1) */
-    const int tl0 = (int)((long)tiles * part_i / parts);
-    const int tl1 = (int)((long)tiles * (part_i + 1) / parts);
-    const int r0 = tile_row(j->m, tiles, tl0), r1 = tile_row(j->m, tiles, tl1);
 #ifdef MC_X86
+/* Slivers [s0, s1) over row tiles [tl0, tl1) of `tiles`: per K block of SK_KC steps (whose
+ * B block then serves every row tile from L1 / L2 instead of streaming the sliver from
+ * memory once per tile), every row tile, partial sums kept in scratch between blocks.
+ * Returns 0 when the scratch could not be had. */
+static int tiled_slivers(const skinny_job *j, int s0, int s1, int tiles, int tl0, int tl1,
+                         int tid) {
+    const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
     const int blocks = MC_CEIL_DIV(j->k, SK_KC);
     float *part = blocks > 1 ? mc_ws_get(j->t, tid, MC_WS_TMP, sizeof(float) * 256 * tiles)
                              : NULL;
-    if (blocks > 1 && !part) {
-        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
-        return;
-    }
+    if (blocks > 1 && !part) return 0;
     tile_args ta = {.sr = j->a_sr, .sk = j->a_sk, .clamp = clamp,
                     .lo = j->act.kind == MC_ACT_CLIP ? j->act.a : 0.0f,
                     .hi = j->act.kind == MC_ACT_CLIP ? j->act.b : INFINITY,
@@ -317,6 +378,33 @@ static void skinny_task(void *raw, long task, int tid) {
                 tile_avx512(&ta);
             }
         }
+    }
+    return 1;
+}
+#endif
+
+/* Task `task`: the slivers of range task / row_parts, over its share of the row tiles (one
+ * row: row1_streams); then the activations the kernels do not fuse. */
+static void skinny_task(void *raw, long task, int tid) {
+    skinny_job *j = raw;
+    const int parts = MC_MAX(1, j->row_parts), part_i = (int)(task % parts);
+    const long slivers = MC_CEIL_DIV(j->n, SK_NR), range = task / parts;
+    const int s0 = (int)(slivers * range / j->ranges);
+    const int s1 = (int)(slivers * (range + 1) / j->ranges);
+    const int clamp = j->act.kind == MC_ACT_RELU || j->act.kind == MC_ACT_CLIP;
+    /* row tiles of at most 8 rows, the rows spread evenly: 49 rows as 7 x 7, not 6 x 8 and
+     * a single row (one FMA chain per vector: latency bound, 4 cycles a step instead of 1) */
+    const int tiles = MC_CEIL_DIV(j->m, 8); /* this task's row tiles: [tl0, tl1) */
+    const int tl0 = (int)((long)tiles * part_i / parts);
+    const int tl1 = (int)((long)tiles * (part_i + 1) / parts);
+    const int r0 = tile_row(j->m, tiles, tl0), r1 = tile_row(j->m, tiles, tl1);
+#ifdef MC_X86
+    if (j->m == 1) {
+        if (j->bh) row1_f16(j, s0, s1);
+        else row1_f32(j, s0, s1);
+    } else if (!tiled_slivers(j, s0, s1, tiles, tl0, tl1, tid)) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return;
     }
 #else
     (void)tid;
