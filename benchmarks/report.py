@@ -183,7 +183,8 @@ def markdown(results: dict, tag: str) -> str:
         "= fastest of onnxruntime, litert, ncnn, mnn). Cold start = session creation + first "
         "inference (import excluded). rel.err = max|y - ref| / max|ref| against Keras (Keras "
         "models) or onnxruntime without graph optimisations (zoo models). Workers run with "
-        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset and OPENBLAS/OMP_NUM_THREADS = T.", "",
+        "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, OPENBLAS/OMP_NUM_THREADS = T and "
+        "OPENBLAS_THREAD_TIMEOUT = 4 (BLAS threads sleep after a call).", "",
         "## mace against onnxruntime and the best peer", "", *_summary_rows(results), "",
         "## All results", "", *_result_rows(results), "",
         "## Where mace spends its time", "",

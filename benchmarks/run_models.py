@@ -73,6 +73,10 @@ class Worker:
         env.pop("OPENBLAS_L2_SIZE", None)
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
+        # OpenBLAS threads sleep right after a call (2^4 cycles of spinning, not the default
+        # 2^28: ~60 ms here, longer than PAUSE_S): the sgemm worker's threads otherwise kept
+        # one core busy into the next engine's block
+        env["OPENBLAS_THREAD_TIMEOUT"] = "4"
         env["TF_CPP_MIN_LOG_LEVEL"] = "2"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "w")
