@@ -4,6 +4,7 @@
     OPENBLAS_NUM_THREADS=1 python benchmarks/cpu_kernels.py [--threads 1] [--isa avx2]
     python benchmarks/cpu_kernels.py --model      # + a whole MobileNetV2 (random weights)
     python benchmarks/cpu_kernels.py --winograd   # + 3x3 stride-1 layers, every algorithm
+    python benchmarks/cpu_kernels.py --only pw --cold   # 1x1 layers, caches evicted first
 
 For each layer: our best-of-N time and GFLOP/s (2 * MACs / time), the same GEMM done by
 numpy's BLAS (``W[M, K] @ cols[K, N]``, im2col excluded, so a lower bound for an im2col
