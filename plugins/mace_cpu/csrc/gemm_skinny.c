@@ -27,7 +27,6 @@
 
 #define SK_NR 32
 #define SK_KC 512 /* K block (256: 3% slower at 14x14x512, 7% at 7x7x1024) */
-#define SK_PREFETCH 4096 /* bytes ahead in B for one row (M = 1) */
 
 size_t mc_skinny_packed_size(int k, int n) { return (size_t)MC_ROUND_UP(n, SK_NR) * k; }
 
@@ -99,51 +98,10 @@ typedef struct {
     int tiles, tile_index;
 } tile_args;
 
-/* The sums of one row (M = 1) over the K steps a multiple of 4 covers, added to acc[0..1];
- * returns that many steps. Four steps go to separate accumulators (one chain of dependent
- * FMAs per 32 columns left the loads waiting on FMA latency), and B, which streams through
- * once, is prefetched into L1 a fixed distance ahead (the blocks of a range of slivers lie
- * end to end) instead of the next K block into L2. */
-MC_TARGET_AVX512 static inline __attribute__((always_inline)) int
-row1_sums(const int F16, const tile_args *t, __m512 *acc) {
-    const __m512 z = _mm512_setzero_ps();
-    __m512 e[3][2] = {{z, z}, {z, z}, {z, z}};
-    const float *a = t->a, *b = t->b;
-    const long sk = t->sk;
-    int kk = 0;
-    for (; kk + 4 <= t->k; kk += 4) {
-        const char *ahead = (F16 ? (const char *)(t->bh + SK_NR * kk)
-                                 : (const char *)(b + SK_NR * kk)) + SK_PREFETCH;
-        for (int l = 0; l < (F16 ? 4 : 8); l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-        for (int u = 0; u < 4; u++) {
-            __m512 v0, v1;
-            if (F16) {
-                const __m256i *h = (const __m256i *)(t->bh + SK_NR * (kk + u));
-                v0 = _mm512_cvtph_ps(_mm256_load_si256(h));
-                v1 = _mm512_cvtph_ps(_mm256_load_si256(h + 1));
-            } else {
-                v0 = _mm512_load_ps(b + SK_NR * (kk + u));
-                v1 = _mm512_load_ps(b + SK_NR * (kk + u) + 16);
-            }
-            const __m512 av = _mm512_set1_ps(a[(kk + u) * sk]);
-            __m512 *d = u == 0 ? acc : e[u - 1];
-            d[0] = _mm512_fmadd_ps(av, v0, d[0]);
-            d[1] = _mm512_fmadd_ps(av, v1, d[1]);
-        }
-    }
-    for (int h = 0; h < 2; h++)
-        acc[h] = _mm512_add_ps(_mm512_add_ps(acc[h], e[0][h]), _mm512_add_ps(e[1][h], e[2][h]));
-    return kk;
-}
-
-MC_TARGET_AVX512 static __attribute__((noinline)) int row1_sums_f32(const tile_args *t,
-                                                                    __m512 *acc) {
-    return row1_sums(0, t, acc);
-}
-
-MC_TARGET_AVX512 static __attribute__((noinline)) int row1_sums_f16(const tile_args *t,
-                                                                    __m512 *acc) {
-    return row1_sums(1, t, acc);
+/* Lanes of half h (columns 16h .. 16h + 15) of a sliver with `cols` valid columns. */
+static inline __mmask16 half_mask(int cols, int h) {
+    const int n = cols - 16 * h;
+    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1u);
 }
 
 MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
@@ -151,8 +109,7 @@ tile(const int MR, const int F16, const tile_args *t) {
     __m512 acc[8][2];
     const __m512 z = _mm512_setzero_ps();
     const int cols = t->cols;
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
+    const __mmask16 m0 = half_mask(cols, 0), m1 = half_mask(cols, 1);
     __m512 bias0 = t->bias ? _mm512_maskz_loadu_ps(m0, t->bias) : z;
     __m512 bias1 = t->bias ? _mm512_maskz_loadu_ps(m1, t->bias + 16) : z;
     for (int r = 0; r < 8; r++) {
@@ -161,16 +118,12 @@ tile(const int MR, const int F16, const tile_args *t) {
     }
     const float *a = t->a, *b = t->b;
     const long sr = t->sr, sk = t->sk;
-    int kk = 0;
-    if (MR == 1 && t->tiles == 1) /* a fully connected layer: see row1_sums */
-        kk = F16 ? row1_sums_f16(t, acc[0]) : row1_sums_f32(t, acc[0]);
     /* this tile prefetches rows tile_index, tile_index + tiles, ... of the next block (a
      * counter: a modulo per step cost ~3% at 7x7) */
     int pf = t->tile_index;
-    while (pf < kk) pf += t->tiles;
     const int pf_end = (int)MC_MIN(t->next_rows, (long)t->k);
 #pragma GCC unroll 2
-    for (; kk < t->k; kk++) {
+    for (int kk = 0; kk < t->k; kk++) {
         __m512 v0, v1;
         if (F16) { /* one 64-byte row of halves */
             const __m256i *h = (const __m256i *)(t->bh + SK_NR * kk);
@@ -302,11 +255,8 @@ row1_streams(const int F16, const skinny_job *j, int s0, int s1) {
         }
         for (int q = 0; q < ns; q++) {
             const int c0 = (s + q) * SK_NR, cols = MC_MIN(SK_NR, j->n - c0);
-            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1u);
-            const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff
-                                              : cols <= 16 ? 0 : (1u << (cols - 16)) - 1u);
             for (int h = 0; h < 2; h++) {
-                const __mmask16 m = h ? m1 : m0;
+                const __mmask16 m = half_mask(cols, h);
                 __m512 v = acc[q][h];
                 if (j->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, j->bias + c0 + 16 * h));
                 if (clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
