@@ -136,19 +136,14 @@ static double plane_sum(const float *x, long n) {
 #ifdef MC_X86
 #include <immintrin.h>
 
-/* The same sums in two vectors of 8 doubles (16 floats a step, the tail masked): a 7x7
- * plane in 4 steps instead of 49 scalar adds (MobileNetV1: 1024 planes, 7.8 -> 5.3 us). */
+/* The same sums in two vectors of 8 doubles (16 floats a step, the last step masked): a
+ * 7x7 plane in 4 steps instead of 49 scalar adds (MobileNetV1: 1024 planes, 7.8 -> 5.3
+ * us). */
 MC_TARGET_AVX512 static double plane_sum_avx512(const float *x, long n) {
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    long k = 0;
-    for (; k + 16 <= n; k += 16) {
-        const __m512 v = _mm512_loadu_ps(x + k);
-        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
-                                   _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
-    }
-    if (k < n) {
-        const __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << (n - k)) - 1u), x + k);
+    for (long k = 0; k < n; k += 16) {
+        const __mmask16 m = (__mmask16)(n - k >= 16 ? 0xffffu : (1u << (n - k)) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + k);
         lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
         hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
                                    _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
