@@ -170,9 +170,11 @@ class Session:
     def _profiled_units(self) -> list[_Unit]:
         """What a profiled run calls: the fused partitions whose runner times its ops
         (``timed``), so the profile is of the run as it happens; the others op by op."""
+        if not self.fuse_enabled:
+            return self._op_units
         if self._profile_units is None:
             units: list[_Unit] = []
-            for unit in self._fused_units if self.fuse_enabled else self._op_units:
+            for unit in self._fused_units:
                 if unit.step is None and not hasattr(unit.runner, "timed"):
                     units.extend(self._step_unit(i) for i in unit.steps)
                 else:
