@@ -166,3 +166,21 @@ def test_default_thread_count_and_bad_values():
     with pytest.raises(MaceError, match="cpu_threads must be a positive integer"):
         Model(graph).session(["cpu"], cpu_threads="many")
     assert isinstance(native.NativeUnavailable("x"), DeviceUnavailable)
+
+
+@pytest.mark.parametrize("count", [2, 3, 5])
+@pytest.mark.parametrize("ntasks", [1, 2, 3, 7, 64, 257])
+def test_pool_runs_every_task_once_homes_or_not(count, ntasks):
+    """Each thread has a home range of the tasks and takes the others' from the back when
+    done: every task runs, by some thread of the pool (the probe stamps it). Which thread
+    runs which task is not asserted: on a busy machine any thread may take over any
+    range."""
+    ffi, lib = native.load()
+    pool = threads.ThreadPool(count)
+    for _ in range(3):
+        cpu, thread = ffi.new(f"int[{ntasks}]"), ffi.new(f"int[{ntasks}]")
+        for i in range(ntasks):
+            thread[i] = -1
+        assert lib.mc_threads_probe(pool.ptr, ntasks, cpu, thread) == 0
+        ran = list(thread)
+        assert all(0 <= t < count for t in ran), f"tasks not run or by no thread: {ran}"
