@@ -449,3 +449,10 @@ WINO_KERNEL(wino2_t16o16b8, 2, 16, 16, 8, 0, 8, 4)
 #if !defined(WINO_PICK) || WINO_PICK == 15
 WINO_KERNEL(wino2_t8o16b8, 2, 8, 16, 8, 0, 8, 4)
 #endif
+/* the same two double-buffered: one barrier a step */
+#if !defined(WINO_PICK) || WINO_PICK == 16
+WINO_KERNEL(wino2_t16o16b8db, 2, 16, 16, 8, 1, 8, 4)
+#endif
+#if !defined(WINO_PICK) || WINO_PICK == 17
+WINO_KERNEL(wino2_t8o16b8db, 2, 8, 16, 8, 1, 8, 4)
+#endif

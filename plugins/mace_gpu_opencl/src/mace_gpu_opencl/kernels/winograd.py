@@ -95,6 +95,8 @@ KERNELS = {
     "wino2_t16o32b8": Variant(2, 16, 32, 8, 0, 8, 8),
     "wino2_t16o16b8": Variant(2, 16, 16, 8, 0, 8, 4),
     "wino2_t8o16b8": Variant(2, 8, 16, 8, 0, 8, 4),
+    "wino2_t16o16b8db": Variant(2, 16, 16, 8, 1, 8, 4),
+    "wino2_t8o16b8db": Variant(2, 8, 16, 8, 1, 8, 4),
 }
 
 # PTX membar.gl, compiled in where the device takes inline PTX (NVIDIA), for the in-kernel
