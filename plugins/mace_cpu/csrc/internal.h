@@ -115,9 +115,10 @@ void mc_threads_set_serial(mc_threads *t, int on);
 /* A pool without a CPU policy: its workers may run on the caller's CPUs but the one the
  * caller is on now (re-done when the caller has moved; nothing when it has one CPU). */
 void mc_threads_spread(mc_threads *t);
-/* Ends the pool's own fallback to serial jobs (mc_parallel), so the next jobs use the
- * workers: a step list probing its parallel time. */
-void mc_threads_forgive(mc_threads *t);
+/* While `on`, the pool keeps no fallback to serial jobs of its own (mc_parallel) and
+ * turning it on or off ends one under way: a step list deciding serial or parallel run by
+ * run from its own timings, during its parallel runs. */
+void mc_threads_decide(mc_threads *t, int on);
 /* Keeps the workers spinning instead of sleeping: while a step list runs in parallel
  * (running = 1), then for $MACE_CPU_LINGER_US (1 ms) after it (running = 0). */
 void mc_threads_linger(mc_threads *t, int running);

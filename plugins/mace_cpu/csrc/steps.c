@@ -14,12 +14,13 @@
  * for the way it runs, the latest for the other) and runs the faster, trying the other
  * every `every` runs (PROBE_MIN, doubling up to PROBE_MAX while probes find the other way
  * well slower: two probe runs in 16 made 12% of a MobileNet's runs at 2 threads take 1.8x
- * as long). A probe comes after one untimed run the same way (warm), and
- * parallel ones clear the pool's own fallback to serial jobs (mc_threads_forgive): the
- * first parallel run after many serial ones wakes sleeping workers late, which made the
- * pool run its jobs serially for a while, so the probe timed a serial run and the list
- * stayed serial (MobileNetV2 at 2 threads in the benchmark's interleaved rounds: 3.4 ms
- * instead of 1.9 ms). Workers may be slow in
+ * as long). A probe comes after one untimed run the same way (warm). While a list runs in
+ * parallel, the pool's own fallback to serial jobs is off (mc_threads_decide): the list
+ * decides. That fallback, tripped by one late worker, ran the rest of the run and the next
+ * ones serially: the first parallel run after many serial ones wakes sleeping workers
+ * late, so a probe timed a serial run and the list stayed serial (MobileNetV2 at 2 threads
+ * in the benchmark's interleaved rounds: 3.4 ms instead of 1.9 ms), and beside a process
+ * busy half the time it made most runs serial. Workers may be slow in
  * ways no single job shows: a virtual CPU whose host core is busy, or the OS placing both
  * threads on one core; there a serial run beats a parallel one (results are the same
  * either way: jobs split along outputs only).
@@ -89,7 +90,7 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
             mc_threads_spread(t);
             mc_threads_linger(t, 1);
         }
-        if (!serial && (probe || warm)) mc_threads_forgive(t);
+        mc_threads_decide(t, !serial);
         start = now_s();
     }
     int rc = MC_OK;
@@ -103,7 +104,10 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
             mark = end;
         }
     }
-    if (adapt) mc_threads_set_serial(t, 0);
+    if (adapt) {
+        mc_threads_set_serial(t, 0);
+        mc_threads_decide(t, 0);
+    }
     if (adapt && !serial) mc_threads_linger(t, 0);
     if (adapt && !warm) {
         double *smooth = &stats->seconds[serial], took = now_s() - start;

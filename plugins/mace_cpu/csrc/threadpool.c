@@ -34,7 +34,12 @@
  * When the caller had to wait much longer for a worker than the work took (the worker was
  * preempted on a busy machine), the pool runs the next jobs on the caller alone for a while
  * (backing off exponentially while it keeps happening), so a loaded machine degrades to
- * single-thread speed instead of waiting a scheduler tick per op.
+ * single-thread speed instead of waiting a scheduler tick per op. Not while a step list
+ * that times its runs runs in parallel (mc_threads_decide): that list already picks serial
+ * or parallel run by run from whole-run times, and the pool's reflex, tripped by one late
+ * worker, made it serial for much longer than the disturbance lasted. MobileNetV2 at 2
+ * threads beside a process busy 5 ms out of every 10: 2.9-3.5 ms a run with the reflex,
+ * 2.2-3.1 ms without (1.8 ms on a quiet machine; the same without either way).
  *
  * Each thread owns scratch slots (packed GEMM blocks, row buffers) that grow on demand
  * and live as long as the pool; mc_op_begin/mc_op_end serialise ops on one pool because
@@ -106,6 +111,7 @@ struct mc_threads {
     _Atomic long linger_until; /* workers spin, not sleep, until then (mc_threads_linger) */
     int serial_left, backoff, idle; /* adaptive fallback to serial (caller's thread only) */
     int forced_serial;              /* mc_threads_set_serial: every job on the caller */
+    int decided;                    /* mc_threads_decide: no fallback of the pool's own */
     int spread_cpu;                 /* mc_threads_spread: the caller's CPU it last saw, or -1 */
     ws_set *ws;
     int *tids;                /* kernel thread id of each worker (0 for the caller) */
@@ -404,8 +410,9 @@ void mc_threads_set_serial(mc_threads *t, int on) {
     if (t) t->forced_serial = on;
 }
 
-void mc_threads_forgive(mc_threads *t) {
+void mc_threads_decide(mc_threads *t, int on) {
     if (!t) return;
+    t->decided = on;
     t->serial_left = 0;
     t->idle = 0;
 }
@@ -472,7 +479,7 @@ void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *c
     if (ntasks <= 0) return;
     int serial = !t || t->n == 1 || threads <= 1 || ntasks == 1 || ntasks > MAX_TASKS ||
                  t->forced_serial;
-    if (!serial && t->serial_left > 0) {
+    if (!serial && t->serial_left > 0 && !t->decided) {
         t->serial_left--;
         serial = 1;
     }
@@ -508,7 +515,7 @@ void mc_parallel(mc_threads *t, int threads, long ntasks, mc_task_fn fn, void *c
         for (int p; (p = atomic_load(&t->pending)) > 0;) sleep_while(t, &t->pending, p);
         atomic_store(&t->caller_sleeping, 0);
     }
-    adapt(t, woke, ntasks, ran, mine - start, now_ns() - mine);
+    if (!t->decided) adapt(t, woke, ntasks, ran, mine - start, now_ns() - mine);
 }
 
 float *mc_ws_get(mc_threads *t, int tid, int slot, size_t bytes) {
