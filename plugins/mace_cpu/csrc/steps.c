@@ -14,7 +14,8 @@
  * for the way it runs, the latest for the other) and runs the faster, trying the other
  * every `every` runs (PROBE_MIN, doubling up to PROBE_MAX while probes find the other way
  * well slower: two probe runs in 16 made 12% of a MobileNet's runs at 2 threads take 1.8x
- * as long). A probe comes after one untimed run the same way (warm). While a list runs in
+ * as long). A parallel probe comes after one untimed parallel run (warm: workers that slept
+ * through the serial runs wake late); a serial one needs none. While a list runs in
  * parallel, the pool's own fallback to serial jobs is off (mc_threads_decide): the list
  * decides. That fallback, tripped by one late worker, ran the rest of the run and the next
  * ones serially: the first parallel run after many serial ones wakes sleeping workers
@@ -82,7 +83,7 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
         if (stats->every < PROBE_MIN) stats->every = PROBE_MIN;
         const long phase = ++stats->runs % stats->every;
         probe = phase == 0;
-        warm = phase == stats->every - 1;
+        warm = phase == stats->every - 1 && faster; /* only a parallel probe needs one */
         serial = stats->seconds[0] == 0.0 ? 0 : stats->seconds[1] == 0.0 ? 1
                                                 : probe || warm ? !faster : faster;
         mc_threads_set_serial(t, serial);
