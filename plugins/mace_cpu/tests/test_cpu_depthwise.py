@@ -80,3 +80,23 @@ def test_dw3x3_s1_row_kernels(h, w, pads, isa):
     inputs = dw_inputs(3, 1, h, w, 1, seed=h * 1000 + w + 7)
     check_node("Conv", inputs, constants=("w", "b"),
                attrs={"group": 3, "strides": [1, 1], "pads": pads, **RELU6})
+
+
+# (C, mult, H, W, stride, pads): tall planes that 2 threads split into bands of rows
+BANDS = [(16, 1, 60, 60, 1, [1, 1, 1, 1]), (8, 1, 115, 113, 2, [1, 1, 1, 1]),
+         (6, 2, 58, 40, 1, [0, 0, 0, 0]), (4, 1, 121, 64, 2, [0, 0, 1, 1]),
+         (8, 1, 57, 33, 1, [1, 0, 1, 0])]
+
+
+@pytest.mark.parametrize("c, mult, h, w, stride, pads", BANDS,
+                         ids=[f"{c}x{m}-{h}x{w}-s{s}" for c, m, h, w, s, _ in BANDS])
+@pytest.mark.parametrize("activation, params", [("Clip", [0.0, 6.0]), ("HardSwish", [])])
+def test_dw3x3_row_bands_over_threads(c, mult, h, w, stride, pads, activation, params, isa):
+    """At 2 threads, planes with 56 output rows or more run as one band of rows per thread
+    (csrc/depthwise.c, dw_band_task): band edges at odd rows, shifted padding, multipliers
+    and an activation the kernels do not fuse, against the reference."""
+    inputs = dw_inputs(c, mult, h, w, 1, seed=h * 7 + w)
+    attrs = {"group": c, "strides": [stride, stride], "pads": pads,
+             "activation": activation, "activation_params": params}
+    session = check_node("Conv", inputs, constants=("w", "b"), attrs=attrs, threads=2)
+    assert session._runners[0].info["algo"] == "depthwise"
