@@ -72,8 +72,29 @@ typedef struct {
 
 enum { LOOPS_NONE = 0, LOOPS_FLAT = 1, LOOPS_GRID = 2 };
 
+/* The clamp the kernels fuse into their stores, [lo, hi] (ReLU / Clip; +-inf otherwise);
+ * returns whether the activation is that clamp (else it runs on the finished rows). */
+static int fused_clamp(const mc_conv_params *p, float *lo, float *hi) {
+    const int clamp = p->act == MC_ACT_RELU || p->act == MC_ACT_CLIP;
+    *lo = p->act == MC_ACT_CLIP ? p->act_a : (clamp ? 0.0f : -INFINITY);
+    *hi = p->act == MC_ACT_CLIP ? p->act_b : INFINITY;
+    return clamp;
+}
+
+/* This thread's row of p->w zeros (the rows above and below the image), or NULL with the
+ * job marked failed. */
+static float *zero_row(dw_job *j, int tid) {
+    float *zero = mc_ws_get(j->t, tid, MC_WS_MISC, sizeof(float) * (size_t)j->p->w);
+    if (!zero) {
+        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+        return NULL;
+    }
+    memset(zero, 0, sizeof(float) * (size_t)j->p->w);
+    return zero;
+}
+
 /* Planes [first, last) with the flat or grid loops. */
-static void loop_planes(dw_job *j, long first, long last, int tid, float lo, float hi) {
+static void loop_planes(dw_job *j, long first, long last, int tid) {
     const mc_conv_params *p = j->p;
     const mc_dw_grid *g = j->geo;
     const int mult = p->m / p->c, ntaps = p->kh * p->kw, flat = j->loops == LOOPS_FLAT;
@@ -90,7 +111,8 @@ static void loop_planes(dw_job *j, long first, long last, int tid, float lo, flo
         memset(buf + g->filled, 0, sizeof(float) * (size_t)(g->scratch - g->filled));
     }
     mc_act act = {p->act, p->act_a, p->act_b};
-    const int clamp = act.kind == MC_ACT_RELU || act.kind == MC_ACT_CLIP;
+    float lo, hi;
+    const int clamp = fused_clamp(p, &lo, &hi);
     for (long plane = first; plane < last; plane++) {
         long b = plane / p->m;
         int m = (int)(plane % p->m);
@@ -117,45 +139,46 @@ static void loop_planes(dw_job *j, long first, long last, int tid, float lo, flo
     }
 }
 
-static void dw_task(void *raw, long task, int tid) {
-    dw_job *j = raw;
+/* Planes [first, last), output rows [r0, r0 + q->oh) of each, by the 3x3 row kernels or the
+ * general one: q is p, or (the hand-written row kernels only, dw_band_task) p cut to those
+ * rows with its top padding shifted. zero: a row of p->w zeros (row kernels). */
+static void run_planes(dw_job *j, const mc_conv_params *q, int r0, long first, long last,
+                       const float *zero) {
     const mc_conv_params *p = j->p;
     const int mult = p->m / p->c, khw = p->kh * p->kw;
     const long in_plane = (long)p->h * p->w, out_plane = (long)p->oh * p->ow;
+    const long rows_out = (long)q->oh * p->ow;
     mc_act act = {p->act, p->act_a, p->act_b};
-    const int clamp = act.kind == MC_ACT_RELU || act.kind == MC_ACT_CLIP;
-    const float lo = act.kind == MC_ACT_CLIP ? act.a : (clamp ? 0.0f : -INFINITY);
-    const float hi = act.kind == MC_ACT_CLIP ? act.b : INFINITY;
-    long first = task * j->planes_per_task;
-    long last = MC_MIN(j->planes, first + j->planes_per_task);
-    if (j->loops) {
-        loop_planes(j, first, last, tid, lo, hi);
-        return;
-    }
-    float *zero = NULL;
-    if (j->fast) {
-        zero = mc_ws_get(j->t, tid, MC_WS_MISC, sizeof(float) * (size_t)p->w);
-        if (!zero) {
-            __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
-            return;
-        }
-        memset(zero, 0, sizeof(float) * (size_t)p->w);
-    }
+    float lo, hi;
+    const int clamp = fused_clamp(p, &lo, &hi);
     for (long plane = first; plane < last; plane++) {
         long b = plane / p->m;
         int m = (int)(plane % p->m);
         const float *x = j->x + (b * p->c + m / mult) * in_plane;
-        float *y = j->y + plane * out_plane;
+        float *y = j->y + plane * out_plane + (long)r0 * p->ow;
         if (j->fast_isa) {
-            j->fast_isa(p, x, j->w + (long)m * khw, j->bias[m], y, zero, lo, hi);
+            j->fast_isa(q, x, j->w + (long)m * khw, j->bias[m], y, zero, lo, hi);
             if (clamp) continue;
         } else if (j->fast) {
-            j->fast(p, x, j->w + (long)m * khw, j->bias[m], y, zero);
+            j->fast(q, x, j->w + (long)m * khw, j->bias[m], y, zero);
         } else {
-            j->general(p, x, j->w + (long)m * khw, j->bias[m], y);
+            j->general(q, x, j->w + (long)m * khw, j->bias[m], y);
         }
-        if (act.kind != MC_ACT_NONE) mc_act_apply(&act, j->isa, y, y, out_plane);
+        if (act.kind != MC_ACT_NONE) mc_act_apply(&act, j->isa, y, y, rows_out);
     }
+}
+
+static void dw_task(void *raw, long task, int tid) {
+    dw_job *j = raw;
+    long first = task * j->planes_per_task;
+    long last = MC_MIN(j->planes, first + j->planes_per_task);
+    if (j->loops) {
+        loop_planes(j, first, last, tid);
+        return;
+    }
+    const float *zero = j->fast ? zero_row(j, tid) : NULL;
+    if (j->fast && !zero) return;
+    run_planes(j, j->p, 0, first, last, zero);
 }
 
 /* First output row of band b: an even share, rounded to the kernel's rows per pass. */
@@ -172,32 +195,12 @@ static void dw_band_task(void *raw, long task, int tid) {
     const mc_conv_params *p = j->p;
     const int band = (int)(task / j->groups), g = (int)(task % j->groups);
     const int r0 = band_row(j, band), r1 = band_row(j, band + 1);
-    if (r1 <= r0) return;
-    const long first = j->planes * g / j->groups, last = j->planes * (g + 1) / j->groups;
-    mc_act act = {p->act, p->act_a, p->act_b};
-    const int clamp = act.kind == MC_ACT_RELU || act.kind == MC_ACT_CLIP;
-    const float lo = act.kind == MC_ACT_CLIP ? act.a : (clamp ? 0.0f : -INFINITY);
-    const float hi = act.kind == MC_ACT_CLIP ? act.b : INFINITY;
-    float *zero = mc_ws_get(j->t, tid, MC_WS_MISC, sizeof(float) * (size_t)p->w);
-    if (!zero) {
-        __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
-        return;
-    }
-    memset(zero, 0, sizeof(float) * (size_t)p->w);
+    const float *zero = r1 > r0 ? zero_row(j, tid) : NULL;
+    if (!zero) return;
     mc_conv_params cut = *p;
     cut.oh = r1 - r0;
     cut.pt = p->pt - r0 * p->sh;
-    const int mult = p->m / p->c;
-    const long in_plane = (long)p->h * p->w, out_plane = (long)p->oh * p->ow;
-    for (long plane = first; plane < last; plane++) {
-        const long b = plane / p->m;
-        const int m = (int)(plane % p->m);
-        const float *x = j->x + (b * p->c + m / mult) * in_plane;
-        float *y = j->y + plane * out_plane + (long)r0 * p->ow;
-        j->fast_isa(&cut, x, j->w + (long)m * 9, j->bias[m], y, zero, lo, hi);
-        if (!clamp && act.kind != MC_ACT_NONE)
-            mc_act_apply(&act, j->isa, y, y, (long)cut.oh * p->ow);
-    }
+    run_planes(j, &cut, r0, j->planes * g / j->groups, j->planes * (g + 1) / j->groups, zero);
 }
 
 struct mc_dw_plan {

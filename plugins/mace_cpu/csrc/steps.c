@@ -108,8 +108,8 @@ int mc_steps_run(const mc_step *steps, int count, float *const *bufs, mc_threads
     if (adapt) {
         mc_threads_set_serial(t, 0);
         mc_threads_decide(t, 0);
+        if (!serial) mc_threads_linger(t, 0);
     }
-    if (adapt && !serial) mc_threads_linger(t, 0);
     if (adapt && !warm) {
         double *smooth = &stats->seconds[serial], took = now_s() - start;
         if (probe) { /* the other way is still much slower: look again later */

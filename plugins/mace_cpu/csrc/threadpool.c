@@ -30,7 +30,8 @@
  * the ops of a run are shorter, and a thread that yields in them hands its CPU to whatever
  * else runs there for the rest of a time slice (MobileNetV2 at 2 threads beside a process
  * busy 5 ms in 10, interleaved runs: 3.0 -> 2.0 ms a run; beside one busy all the time the
- * median stayed, 3.5-4.0 ms, but a tenth of the runs took over 1.3x it, against 4%). And while a step list runs in parallel, the workers of a pool
+ * median stayed, 3.5-4.0 ms, but a tenth of the runs took over 1.3x it, against 4%). And
+ * while a step list runs in parallel, the workers of a pool
  * without a CPU policy keep off the caller's CPU (mc_threads_spread): a busy thread the OS
  * stacked there is never moved back (it stays cache-hot). Small jobs run
  * on the caller alone: mc_threads_for() says how many threads a job's work is worth (less
