@@ -2,8 +2,8 @@
  *
  * Output rows per pass share the input rows they read: at stride 1, four output rows from
  * six input rows on AVX-512 (18 loads for 36 FMAs per vector of outputs; two rows, 12
- * loads for 18 FMAs, ran 12-17% slower on MobileNet's 112x112 to 28x28 layers), two on
- * AVX2. Masked loads read only taps inside the image, so the padding needs no separate
+ * loads for 18 FMAs, ran 12-17% slower on MobileNet's 112x112 to 28x28 layers), eight on
+ * planes of one vector a row, two on AVX2. Masked loads read only taps inside the image, so the padding needs no separate
  * border code: lanes that fall in the padding load zeros (the masks depend only on the
  * column, so they are computed once per plane). Rows outside the image read `zero` (w
  * zeros). Output rows up to MC_DW_MAX_OW wide. The result is clamped to [lo, hi] (ReLU /
@@ -26,9 +26,13 @@ static inline unsigned lane_range(int lo, int hi, int lanes) {
     return ((1u << hi) - 1u) & ~((1u << lo) - 1u);
 }
 
-MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
-                                        const float *k, float bias, float *y,
-                                        const float *zero, float lo, float hi) {
+/* R output rows a pass (4 or 8; a constant once inlined) from R + 2 input rows. With one
+ * vector a row (16 columns or fewer), four rows keep only four accumulators in flight, each
+ * a chain of 9 FMAs: the FMA latency bounds them, so such planes take eight where that
+ * computes no more dropped rows (14 rows: 16 either way; 12: 12 against 16). */
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+dw3x3s1_avx512(const int R, const mc_conv_params *p, const float *x, const float *k,
+               float bias, float *y, const float *zero, float lo, float hi) {
     const int w = p->w, ow = p->ow, pl = p->pl, nvec = MC_CEIL_DIV(ow, 16);
     __mmask16 mask[MC_DW_MAX_OW / 16][4]; /* per output vector: taps kx = 0..2, store */
     for (int v = 0; v < nvec; v++) {
@@ -41,32 +45,42 @@ MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
     for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
     const __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo),
                  vhi = _mm512_set1_ps(hi);
-    for (int oy = 0; oy < p->oh; oy += 4) {
-        const int nout = MC_MIN(4, p->oh - oy); /* rows past the last are computed, dropped */
-        const float *rows[6];
-        for (int t = 0; t < 6; t++) rows[t] = row_or_zero(p, x, oy - p->pt + t, zero) - pl;
+    for (int oy = 0; oy < p->oh; oy += R) {
+        const int nout = MC_MIN(R, p->oh - oy); /* rows past the last are computed, dropped */
+        const float *rows[10];
+        for (int t = 0; t < R + 2; t++) rows[t] = row_or_zero(p, x, oy - p->pt + t, zero) - pl;
         float *y0 = y + (long)oy * ow;
         for (int v = 0; v < nvec; v++) {
             const int ox = v * 16;
-            __m512 a[4] = {vb, vb, vb, vb};
-#pragma GCC unroll 6
-            for (int t = 0; t < 6; t++) {
+            __m512 a[8];
+            for (int r = 0; r < R; r++) a[r] = vb;
+#pragma GCC unroll 10
+            for (int t = 0; t < R + 2; t++) {
 #pragma GCC unroll 3
                 for (int kx = 0; kx < 3; kx++) {
                     __m512 in = _mm512_maskz_loadu_ps(mask[v][kx], rows[t] + ox + kx);
-#pragma GCC unroll 4
-                    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 8
+                    for (int r = 0; r < R; r++)
                         if (t - r >= 0 && t - r < 3)
                             a[r] = _mm512_fmadd_ps(kv[(t - r) * 3 + kx], in, a[r]);
                 }
             }
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
                 a[r] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, a[r]));
                 if (r < nout) _mm512_mask_storeu_ps(y0 + (long)r * ow + ox, mask[v][3], a[r]);
             }
         }
     }
+}
+
+MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
+                                        const float *k, float bias, float *y,
+                                        const float *zero, float lo, float hi) {
+    if (p->ow <= 16 && MC_ROUND_UP(p->oh, 8) == MC_ROUND_UP(p->oh, 4)) /* 14x14: 26 -> 24 us */
+        dw3x3s1_avx512(8, p, x, k, bias, y, zero, lo, hi);
+    else
+        dw3x3s1_avx512(4, p, x, k, bias, y, zero, lo, hi);
 }
 
 /* Stride 2: output column ox reads input columns 2*ox - pl + kx. Per input row and vector of

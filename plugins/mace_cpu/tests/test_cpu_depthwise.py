@@ -68,15 +68,16 @@ def test_dw3x3_s1_small_planes_in_pairs(h, w, activation, params, isa, threads):
 
 S1_ROWS = [(h, w, p) for h, w, p in CASES if w >= 16] + [
     (h, 40, [1, 1, 1, 1]) for h in (1, 2, 3, 4, 5, 6, 7, 9)] + [
-    (h, w, p) for h, w in ((14, 14), (9, 12), (6, 13), (5, 15), (3, 11)) for p in PADS]
+    (h, w, p) for h, w in ((14, 14), (9, 12), (6, 13), (5, 15), (3, 11), (16, 16), (13, 13),
+                           (7, 12), (8, 14), (15, 16)) for p in PADS]
 
 
 @pytest.mark.parametrize("h, w, pads", S1_ROWS,
                          ids=[f"{h}x{w}-{''.join(map(str, p))}" for h, w, p in S1_ROWS])
 def test_dw3x3_s1_row_kernels(h, w, pads, isa):
     """Stride 1 on planes the row kernels take (at least 16 wide, 12 on AVX-512; four
-    output rows per pass there, so every height leaves a different last pass) and a few
-    narrower ones, every padding."""
+    output rows per pass there, eight on planes 16 wide or less, so every height leaves a
+    different last pass) and a few narrower ones, every padding."""
     inputs = dw_inputs(3, 1, h, w, 1, seed=h * 1000 + w + 7)
     check_node("Conv", inputs, constants=("w", "b"),
                attrs={"group": 3, "strides": [1, 1], "pads": pads, **RELU6})
