@@ -6,9 +6,9 @@
  * planes of one vector a row, two on AVX2. Masked loads read only taps inside the image, so
  * the padding needs no separate border code: lanes that fall in the padding load zeros (the
  * masks depend only on the column, so they are computed once per plane); vectors whose taps
- * all lie inside the row (AVX-512 stride 1) use plain loads and stores. Rows outside the image read `zero` (w
- * zeros). Output rows up to MC_DW_MAX_OW wide. The result is clamped to [lo, hi] (ReLU /
- * Clip; +-inf otherwise) before the store.
+ * all lie inside the row (AVX-512 stride 1) use plain loads and stores. Rows outside the
+ * image read `zero` (w zeros). Output rows up to MC_DW_MAX_OW wide. The result is clamped
+ * to [lo, hi] (ReLU / Clip; +-inf otherwise) before the store.
  */
 #include "internal.h"
 
