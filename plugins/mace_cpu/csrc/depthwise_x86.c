@@ -3,12 +3,11 @@
  * Output rows per pass share the input rows they read: at stride 1, four output rows from
  * six input rows on AVX-512 (18 loads for 36 FMAs per vector of outputs; two rows, 12
  * loads for 18 FMAs, ran 12-17% slower on MobileNet's 112x112 to 28x28 layers), eight on
- * planes of one vector a row, two on AVX2. Masked loads read only taps inside the image, so
- * the padding needs no separate border code: lanes that fall in the padding load zeros (the
- * masks depend only on the column, so they are computed once per plane); vectors whose taps
- * all lie inside the row (AVX-512 stride 1) use plain loads and stores. Rows outside the
- * image read `zero` (w zeros). Output rows up to MC_DW_MAX_OW wide. The result is clamped
- * to [lo, hi] (ReLU / Clip; +-inf otherwise) before the store.
+ * planes of one vector a row, two on AVX2. Masked loads read only taps inside the image, so the padding needs no separate
+ * border code: lanes that fall in the padding load zeros (the masks depend only on the
+ * column, so they are computed once per plane). Rows outside the image read `zero` (w
+ * zeros). Output rows up to MC_DW_MAX_OW wide. The result is clamped to [lo, hi] (ReLU /
+ * Clip; +-inf otherwise) before the store.
  */
 #include "internal.h"
 
@@ -27,46 +26,20 @@ static inline unsigned lane_range(int lo, int hi, int lanes) {
     return ((1u << hi) - 1u) & ~((1u << lo) - 1u);
 }
 
-/* One vector of R output rows clear of both edges of the row: plain loads and stores (the
- * masked ones cost more; 56x56: 92 -> 78 us for 144 planes). */
-MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
-dw3x3s1_full_avx512(const int R, const float *const *rows, int ox, const __m512 *kv, __m512 vb,
-                    __m512 vlo, __m512 vhi, float *y0, int ow, int nout) {
-    __m512 a[8];
-    for (int r = 0; r < R; r++) a[r] = vb;
-#pragma GCC unroll 10
-    for (int t = 0; t < R + 2; t++) {
-#pragma GCC unroll 3
-        for (int kx = 0; kx < 3; kx++) {
-            __m512 in = _mm512_loadu_ps(rows[t] + ox + kx);
-#pragma GCC unroll 8
-            for (int r = 0; r < R; r++)
-                if (t - r >= 0 && t - r < 3)
-                    a[r] = _mm512_fmadd_ps(kv[(t - r) * 3 + kx], in, a[r]);
-        }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-        if (r < nout)
-            _mm512_storeu_ps(y0 + (long)r * ow + ox, _mm512_min_ps(vhi, _mm512_max_ps(vlo, a[r])));
-}
-
 /* R output rows a pass (4 or 8; a constant once inlined) from R + 2 input rows. With one
  * vector a row (16 columns or fewer), four rows keep only four accumulators in flight, each
  * a chain of 9 FMAs: the FMA latency bounds them, so such planes take eight where that
  * computes no more dropped rows (14 rows: 16 either way; 12: 12 against 16). */
 MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
-dw3x3s1_avx512(const int R, const int split, const mc_conv_params *p, const float *x,
-               const float *k, float bias, float *y, const float *zero, float lo, float hi) {
+dw3x3s1_avx512(const int R, const mc_conv_params *p, const float *x, const float *k,
+               float bias, float *y, const float *zero, float lo, float hi) {
     const int w = p->w, ow = p->ow, pl = p->pl, nvec = MC_CEIL_DIV(ow, 16);
     __mmask16 mask[MC_DW_MAX_OW / 16][4]; /* per output vector: taps kx = 0..2, store */
-    char full[MC_DW_MAX_OW / 16];
     for (int v = 0; v < nvec; v++) {
         const int base = v * 16 - pl;
         for (int kx = 0; kx < 3; kx++)
             mask[v][kx] = (__mmask16)lane_range(-base - kx, w - base - kx, 16);
         mask[v][3] = (__mmask16)lane_range(0, ow - v * 16, 16);
-        full[v] = (mask[v][0] & mask[v][1] & mask[v][2] & mask[v][3]) == 0xffff;
     }
     __m512 kv[9];
     for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
@@ -79,10 +52,6 @@ dw3x3s1_avx512(const int R, const int split, const mc_conv_params *p, const floa
         float *y0 = y + (long)oy * ow;
         for (int v = 0; v < nvec; v++) {
             const int ox = v * 16;
-            if (split && full[v]) {
-                dw3x3s1_full_avx512(R, rows, ox, kv, vb, vlo, vhi, y0, ow, nout);
-                continue;
-            }
             __m512 a[8];
             for (int r = 0; r < R; r++) a[r] = vb;
 #pragma GCC unroll 10
@@ -105,23 +74,13 @@ dw3x3s1_avx512(const int R, const int split, const mc_conv_params *p, const floa
     }
 }
 
-/* planes with vectors clear of both row edges, compiled on its own (inlined with the others,
- * the 8-row variant ran 8% slower) */
-MC_TARGET_AVX512 static __attribute__((noinline)) void
-dw3x3s1_split_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
-                     float *y, const float *zero, float lo, float hi) {
-    dw3x3s1_avx512(4, 1, p, x, k, bias, y, zero, lo, hi);
-}
-
 MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
                                         const float *k, float bias, float *y,
                                         const float *zero, float lo, float hi) {
     if (p->ow <= 16 && MC_ROUND_UP(p->oh, 8) == MC_ROUND_UP(p->oh, 4)) /* 14x14: 26 -> 24 us */
-        dw3x3s1_avx512(8, 0, p, x, k, bias, y, zero, lo, hi);
-    else if (p->ow > 48 - p->pl) /* some vectors clear of both edges */
-        dw3x3s1_split_avx512(p, x, k, bias, y, zero, lo, hi);
+        dw3x3s1_avx512(8, p, x, k, bias, y, zero, lo, hi);
     else
-        dw3x3s1_avx512(4, 0, p, x, k, bias, y, zero, lo, hi);
+        dw3x3s1_avx512(4, p, x, k, bias, y, zero, lo, hi);
 }
 
 /* Stride 2: output column ox reads input columns 2*ox - pl + kx. Per input row and vector of
