@@ -210,3 +210,29 @@ def test_skinny_split_rows_across_tasks(activation, params, isa):
                          attrs={"activation": activation, "activation_params": params})
     if isa == "avx512":
         assert session._runners[0].info["algo"] == "skinny1x1"
+
+
+# (x, w, attrs): ungrouped convs with a handful of output pixels, which run on the skinny
+# kernel from a column matrix built per run (csrc/conv.c, skinny-im2col) on AVX-512
+SKINNY_COLS = {
+    "1d_k3": ((1, 129, 4), (128, 129, 3), {"pads": [1, 1]}),
+    "1d_k3_s2": ((1, 128, 4), (100, 128, 3), {"pads": [1, 1], "strides": [2]}),
+    "1d_k5_dil3": ((1, 16, 9), (64, 16, 5), {"pads": [2, 4], "dilations": [3]}),
+    "3x3_dil2": ((1, 48, 7, 7), (96, 48, 3, 3), {"pads": [2, 2, 2, 2], "dilations": [2, 2]}),
+    "3x3_s2_batch2": ((2, 32, 14, 13), (96, 32, 3, 3), {"pads": [1, 0, 1, 1],
+                                                       "strides": [2, 2]}),
+    "2x3_pad": ((1, 20, 3, 5), (64, 20, 2, 3), {"pads": [1, 2, 0, 1]}),
+}
+
+
+@pytest.mark.parametrize("activation, params", [("Relu", []), ("HardSwish", [])])
+@pytest.mark.parametrize("case", list(SKINNY_COLS))
+def test_skinny_from_built_columns(case, activation, params, isa, threads):
+    """Padding, strides, dilation, 1-D convs and batches through the column matrix, with a
+    fused and an unfused activation, against the reference."""
+    x_shape, w_shape, attrs = SKINNY_COLS[case]
+    session = check_node("Conv", conv_inputs(x_shape, w_shape, True, seed=len(case)),
+                         constants=("w", "b"), threads=threads,
+                         attrs={**attrs, "activation": activation, "activation_params": params})
+    if isa == "avx512":
+        assert session._runners[0].info["algo"] == "skinny-im2col"
