@@ -122,7 +122,8 @@ def test_matmul_fp16_weights_match_rounded_reference(env_isa, threads):
 
 
 # -- Conv -----------------------------------------------------------------------------------
-# id: (x shape, w shape, attrs): 1x1 on NCHW, pixels as rows (AVX-512), shifted, im2col, groups
+# id: (x shape, w shape, attrs): 1x1 on NCHW, pixels as rows (AVX-512; from a built column
+# matrix for the 1-D case), shifted, im2col, groups
 CONV_CASES = {
     "pointwise": ((1, 16, 9, 10), (24, 16, 1, 1), {"activation": "Relu"}),
     "pointwise_small_image": ((2, 600, 1, 1), (40, 600, 1, 1), {}),
@@ -133,6 +134,7 @@ CONV_CASES = {
                                                        "strides": [2, 2]}),
     "groups": ((2, 8, 9, 9), (8, 2, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]}),
     "deep_k": ((1, 300, 4, 4), (70, 300, 1, 1), {"activation": "Sigmoid"}),
+    "1d_few_frames": ((1, 129, 4), (128, 129, 3), {"pads": [1, 1], "activation": "Relu"}),
 }
 
 
