@@ -321,12 +321,8 @@ static void gemm_task(void *raw, long task, int tid) {
                         epilogue(ep, isa->id, 1, s, cp, s->ldc, i, jj, mr, nr);
                 }
             }
-            /* an activation the micro-kernel does not fuse, on the finished rows of this M
-             * block and N chunk at once (tile by tile, a call per 32 floats: HardSwish after
-             * the first conv of a MobileNet cost 65 us on top of its 160) */
-            for (int i = mb; last && post && in_kernel && i < mb + mbl; i++)
-                mc_act_apply(&ep->act, isa->id, s->c + (long)i * s->ldc + n0,
-                             s->c + (long)i * s->ldc + n0, n1 - n0);
+            if (last && post && in_kernel)
+                mc_gemm_act_rows(ep, isa->id, s, mb, mb + mbl, n0, n1);
         }
     }
 }
@@ -363,6 +359,18 @@ int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int 
     j.mcs = MR * MC_CEIL_DIV(panels, m_chunks);
     mc_parallel(t, threads, (long)nsub * j.m_chunks * j.n_chunks, gemm_task, &j);
     return j.failed ? MC_ERR_NOMEM : MC_OK;
+}
+
+/* An activation the micro-kernel does not fuse, on rows [m0, m1) x columns [n0, n1) once
+ * they are final: a call a row of an M block and N chunk, not a row of every tile (a call
+ * per 32 floats: HardSwish after the first conv of a MobileNet cost 65 us on top of its
+ * 160, now 32). */
+void mc_gemm_act_rows(const mc_epilogue *ep, int isa, const mc_gemm_sub *s, int m0, int m1,
+                      int n0, int n1) {
+    for (int i = m0; i < m1; i++) {
+        float *row = s->c + (long)i * s->ldc + n0;
+        mc_act_apply(&ep->act, isa, row, row, n1 - n0);
+    }
 }
 
 /* The epilogue above for other drivers of the same operands (gemm_f16.c). */

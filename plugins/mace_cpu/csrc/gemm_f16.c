@@ -268,11 +268,12 @@ static void f16_task(void *raw, long task, int tid) {
                         for (int r = 0; r < mr; r++)
                             memcpy(cp + r * s->ldc, tmp + r * TW, sizeof(float) * nr);
                     }
-                    if (last && post)
-                        mc_gemm_epilogue_tile(ep, j->isa->id, !in_kernel, s, cp, s->ldc, i, jj,
-                                              mr, nr);
+                    if (last && post && !in_kernel)
+                        mc_gemm_epilogue_tile(ep, j->isa->id, 1, s, cp, s->ldc, i, jj, mr, nr);
                 }
             }
+            if (last && post && in_kernel)
+                mc_gemm_act_rows(ep, j->isa->id, s, mb, mb + mbl, n0, n1);
         }
     }
 }
