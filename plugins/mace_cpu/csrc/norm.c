@@ -7,7 +7,8 @@
  *   affine      y = act(x * scale[m] + shift[m]) per channel m of (outer, mid, inner):
  *               BatchNormalization folded into scale and shift when the op is prepared
  *   reduce      sum / mean / max / min along n
- * Threads split the outer index (and the inner one when outer is small).
+ * Threads split the outer index (and the inner one when outer is small). Softmax along an
+ * axis with inner > 1 runs blocks of lines side by side (softmax_lines).
  */
 #include <math.h>
 
@@ -36,6 +37,35 @@ static void softmax_line(const norm_job *j, const float *x, float *y) {
     }
     const float total = (float)sum;
     for (long k = 0; k < n; k++) y[k * s] = y[k * s] / total;
+}
+
+/* Lines i0 .. i0 + count - 1 (count <= SOFTMAX_BLOCK) of outer index o when they are
+ * `inner` apart: each step along n reads `count` consecutive floats, so the max, the
+ * exponentials (mc_act_apply's vector exp) and the sums run as vectors across the lines
+ * (one line at a time, (1, 16, 8400) along axis 1 took 451 us, each expf a scalar call). */
+#define SOFTMAX_BLOCK 256
+static void softmax_lines(const norm_job *j, long o, long i0, long count) {
+    const long n = j->n, s = j->inner;
+    const float *x = j->x + o * n * s + i0;
+    float *y = j->y + o * n * s + i0;
+    float mx[SOFTMAX_BLOCK];
+    double sum[SOFTMAX_BLOCK];
+    for (long i = 0; i < count; i++) {
+        mx[i] = x[i];
+        sum[i] = 0.0;
+    }
+    for (long k = 1; k < n; k++)
+        for (long i = 0; i < count; i++) mx[i] = x[k * s + i] > mx[i] ? x[k * s + i] : mx[i];
+    const mc_act ex = {MC_UN_EXP, 0.0f, 0.0f};
+    for (long k = 0; k < n; k++) {
+        float *yk = y + k * s;
+        for (long i = 0; i < count; i++) yk[i] = x[k * s + i] - mx[i];
+        mc_act_apply(&ex, j->isa, yk, yk, count);
+        for (long i = 0; i < count; i++) sum[i] += yk[i];
+    }
+    for (long i = 0; i < count; i++) mx[i] = (float)sum[i]; /* the totals */
+    for (long k = 0; k < n; k++)
+        for (long i = 0; i < count; i++) y[k * s + i] = y[k * s + i] / mx[i];
 }
 
 static void layernorm_row(const norm_job *j, const float *x, float *y) {
@@ -88,6 +118,15 @@ static void norm_task(void *raw, long task, int tid) {
             const float sc = j->a[m], sh = j->b[m];
             for (long i = 0; i < j->inner; i++) y[i] = x[i] * sc + sh;
             if (j->act.kind != MC_ACT_NONE) mc_act_apply(&j->act, j->isa, y, y, j->inner);
+        }
+        return;
+    }
+    if (j->kind == JOB_SOFTMAX && j->inner > 1) { /* lines in blocks of SOFTMAX_BLOCK */
+        for (long l = first; l < last;) {
+            const long o = l / j->inner, i = l % j->inner;
+            const long count = MC_MIN(MC_MIN(SOFTMAX_BLOCK, j->inner - i), last - l);
+            softmax_lines(j, o, i, count);
+            l += count;
         }
         return;
     }

@@ -130,7 +130,8 @@ def test_softmax_matches_reference(shape, attrs, isa, threads):
     check_node("Softmax", {"x": x}, attrs=attrs, threads=threads)
 
 
-@pytest.mark.parametrize("shape, axis", [((2, 3, 4), 1), ((1, 16, 4, 70), 1), ((5, 6), 0)])
+@pytest.mark.parametrize("shape, axis", [((2, 3, 4), 1), ((1, 16, 4, 70), 1), ((5, 6), 0),
+                                         ((2, 5, 3, 300), 1)])
 def test_softmax_inner_axis(shape, axis, isa, threads):
     x = randn(np.random.default_rng(7), *shape, scale=5.0)
     check_node("Softmax", {"x": x}, attrs={"axis": axis}, threads=threads)
