@@ -313,11 +313,11 @@ static void output_task(void *raw, long task, int tid) {
                 const int b = row / w->ty, tyi = row % w->ty;
                 const float *orow = o + (long)(row - r0) * w->tx * w->m;
                 float *y = j->y + (((long)b * p->m + mo) * p->oh + tyi * w->m) * p->ow;
-                for (int k = 0; k < w->m && tyi * w->m + k < p->oh; k++, y += p->ow) {
-                    w->crop(orow + k * w->wt, lo, hi, y, p->ow);
-                    if (!fused && p->act != MC_ACT_NONE)
-                        mc_act_apply(&act, w->isa->id, y, y, p->ow);
-                }
+                const int rows = MC_MIN(w->m, p->oh - tyi * w->m);
+                for (int k = 0; k < rows; k++)
+                    w->crop(orow + k * w->wt, lo, hi, y + (long)k * p->ow, p->ow);
+                if (!fused && p->act != MC_ACT_NONE) /* the tile row's output rows at once */
+                    mc_act_apply(&act, w->isa->id, y, y, (long)rows * p->ow);
             }
         }
 }
