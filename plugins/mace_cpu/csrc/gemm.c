@@ -136,27 +136,26 @@ void mc_copy2_scalar(float *dst, const float *src, int lo, int hi, int count) {
 }
 
 /* -- epilogue --------------------------------------------------------------------------
- * Conv's epilogue (row bias, then none / ReLU / Clip) runs inside the micro-kernel. The
- * rest (alpha, column or full bias, other activations) runs here on the finished tile,
- * while it is in L1: `full` applies alpha, bias and activation, else the activation only. */
-static void epilogue(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s, float *c,
+ * Conv's epilogue (row bias, then none / ReLU / Clip) runs inside the micro-kernel, another
+ * activation after it on whole finished blocks (mc_gemm_act_rows). An epilogue the kernel
+ * cannot take (alpha, column or full bias) runs here whole on the finished tile, while it
+ * is in L1: alpha, bias, then the activation. */
+static void epilogue(const mc_epilogue *ep, int isa, const mc_gemm_sub *s, float *c,
                      long ldc, int i0, int j0, int mr, int nr) {
+    const float beta = ep->beta;
     for (int r = 0; r < mr; r++) {
         float *row = c + (long)r * ldc;
-        if (full) {
-            const float beta = ep->beta;
-            if (ep->alpha != 1.0f)
-                for (int j = 0; j < nr; j++) row[j] *= ep->alpha;
-            if (ep->bias_kind == MC_BIAS_ROW) {
-                float v = beta * s->bias[i0 + r];
-                for (int j = 0; j < nr; j++) row[j] += v;
-            } else if (ep->bias_kind == MC_BIAS_COL) {
-                const float *bv = s->bias + j0;
-                for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
-            } else if (ep->bias_kind == MC_BIAS_FULL) {
-                const float *bv = s->bias + (long)(i0 + r) * s->ld_bias + j0;
-                for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
-            }
+        if (ep->alpha != 1.0f)
+            for (int j = 0; j < nr; j++) row[j] *= ep->alpha;
+        if (ep->bias_kind == MC_BIAS_ROW) {
+            float v = beta * s->bias[i0 + r];
+            for (int j = 0; j < nr; j++) row[j] += v;
+        } else if (ep->bias_kind == MC_BIAS_COL) {
+            const float *bv = s->bias + j0;
+            for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
+        } else if (ep->bias_kind == MC_BIAS_FULL) {
+            const float *bv = s->bias + (long)(i0 + r) * s->ld_bias + j0;
+            for (int j = 0; j < nr; j++) row[j] += beta * bv[j];
         }
         if (ep->act.kind != MC_ACT_NONE) mc_act_apply(&ep->act, isa, row, row, nr);
     }
@@ -318,7 +317,7 @@ static void gemm_task(void *raw, long task, int tid) {
                     else
                         isa->ukr(kc, as, bs, cp, s->ldc, &tep);
                     if (last && post && !in_kernel)
-                        epilogue(ep, isa->id, 1, s, cp, s->ldc, i, jj, mr, nr);
+                        epilogue(ep, isa->id, s, cp, s->ldc, i, jj, mr, nr);
                 }
             }
             if (last && post && in_kernel)
@@ -374,7 +373,7 @@ void mc_gemm_act_rows(const mc_epilogue *ep, int isa, const mc_gemm_sub *s, int 
 }
 
 /* The epilogue above for other drivers of the same operands (gemm_f16.c). */
-void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s,
-                           float *c, long ldc, int i0, int j0, int mr, int nr) {
-    epilogue(ep, isa, full, s, c, ldc, i0, j0, mr, nr);
+void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, const mc_gemm_sub *s, float *c,
+                           long ldc, int i0, int j0, int mr, int nr) {
+    epilogue(ep, isa, s, c, ldc, i0, j0, mr, nr);
 }

@@ -269,7 +269,7 @@ static void f16_task(void *raw, long task, int tid) {
                             memcpy(cp + r * s->ldc, tmp + r * TW, sizeof(float) * nr);
                     }
                     if (last && post && !in_kernel)
-                        mc_gemm_epilogue_tile(ep, j->isa->id, 1, s, cp, s->ldc, i, jj, mr, nr);
+                        mc_gemm_epilogue_tile(ep, j->isa->id, s, cp, s->ldc, i, jj, mr, nr);
                 }
             }
             if (last && post && in_kernel)

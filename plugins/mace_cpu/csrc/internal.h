@@ -279,16 +279,17 @@ int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int 
  * the fp32 C. MC_ERR_ISA where mc_f16_arith_supported(isa->id) is 0. */
 int mc_gemm_f16_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int nsub,
                     const mc_gemm_sub *subs, const mc_epilogue *ep);
-/* gemm.c's epilogue on a finished tile at (i0, j0): full = alpha, bias and activation. */
-void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, int full, const mc_gemm_sub *s,
-                           float *c, long ldc, int i0, int j0, int mr, int nr);
+/* gemm.c's epilogue on a finished tile at (i0, j0): alpha, bias and activation. */
+void mc_gemm_epilogue_tile(const mc_epilogue *ep, int isa, const mc_gemm_sub *s, float *c,
+                           long ldc, int i0, int j0, int mr, int nr);
 /* The activation alone, on rows [m0, m1) x columns [n0, n1) of a finished block (gemm.c). */
 void mc_gemm_act_rows(const mc_epilogue *ep, int isa, const mc_gemm_sub *s, int m0, int m1,
                       int n0, int n1);
 /* How a GEMM epilogue splits between the micro-kernel and mc_gemm_epilogue_tile: the
  * kernel takes it (in_kernel) with alpha 1 and no bias or a row bias with beta 1, and then
- * ReLU / Clip as its clamp; post: something is left to run, on the finished tile where
- * !in_kernel (full), else the activation alone on the finished block (mc_gemm_act_rows).
+ * ReLU / Clip as its clamp; post: something is left to run, the whole epilogue on the
+ * finished tile where !in_kernel, else the activation alone on the finished block
+ * (mc_gemm_act_rows).
  * tep: the tile epilogue to start from (load_c, bias, clamp per block). */
 typedef struct {
     int in_kernel, clamp, post;
