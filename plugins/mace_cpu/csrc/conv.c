@@ -32,6 +32,12 @@
  * 0.158 ms, MobileNets' first layer), 1.6x slower inside a model run (it read the caller's
  * input rows straight, and stores to 32 output planes interleaved with those loads; a copy
  * of the rows first only brought it level with im2col).
+ * Tried and dropped: a depthwise conv and the 1x1 conv after it as one op, band by band
+ * (the depthwise rows of all channels into a per-thread scratch in L2, then the 1x1's GEMM
+ * on them; results bit-identical). Interleaved in one process, MobileNetV1 at 1 thread:
+ * the 112x112x32 pair 388 -> 369 us, but the 56x56x128 one 503 -> 528 and 28x28x256
+ * 463 -> 474 (halo rows, short dw runs per plane, weights re-read per band), the model
+ * level; at 2 threads 2.85 -> 2.91 ms; MobileNetV2 3.37 -> 3.49 ms (1 thread).
  */
 #include <stdlib.h>
 #include <string.h>
