@@ -217,8 +217,11 @@ mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa) {
      * (and the AVX-512 stride-2 one beats the phase-split grid on any); the flat loops fill
      * every vector on any plane. The AVX-512 stride-1 one reads each input row once for
      * four output rows (the flat loops: 9 loads per vector), which pays from 12 columns
-     * on (14x14: 34 -> 29 us for 512 planes; 10x10 and 8x8 lose) */
-    dp->prefer_rows = p->ow >= (isa == MC_ISA_AVX512 ? 12 : 16) || p->sh == 2;
+     * on (14x14: 34 -> 29 us for 512 planes; 10x10 and 8x8 lose); on rows of one vector with
+     * padding 1 (one load a row, taps shifted in registers) from 8 (512 planes of 8x8:
+     * 10 -> 9 us, 256 of 10x10: 10 -> 7; 7x7 level, 5x5 and smaller lose) */
+    const int row1 = p->sh == 1 && p->w <= 16 && p->pl == 1;
+    dp->prefer_rows = p->ow >= (isa == MC_ISA_AVX512 ? (row1 ? 8 : 12) : 16) || p->sh == 2;
     mc_dw_grid_ops_t ops;
     mc_dw_grid_ops(isa, &ops);
     const int lanes = isa == MC_ISA_AVX512 ? 16 : 8;
