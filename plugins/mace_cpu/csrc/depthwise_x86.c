@@ -7,7 +7,7 @@
  * padding load zeros (the masks depend only on the column, so they are computed once per
  * plane). With padding 1 on the left (the usual case) the AVX-512 stride-1 kernels load
  * each input row once per vector of outputs and shift the side taps in registers
- * (dw3x3s1_row1_avx512, dw3x3s1_wide_avx512): 1.3-1.6x faster than three masked loads at
+ * (dw3x3s1_row1_avx512, dw3x3s1_avx512 with SHIFT): 1.3-1.6x faster than three masked loads at
  * unaligned offsets. Rows outside the image read `zero` (w zeros). Output rows up to
  * MC_DW_MAX_OW wide. The result is clamped to [lo, hi] (ReLU / Clip; +-inf otherwise)
  * before the store.
@@ -29,19 +29,50 @@ static inline unsigned lane_range(int lo, int hi, int lanes) {
     return ((1u << hi) - 1u) & ~((1u << lo) - 1u);
 }
 
+/* The FMAs of input row t of a pass of R output rows: row r takes taps ky = t - r, each of
+ * the row's three shifted vectors in[kx] times the broadcast weight kv[ky * 3 + kx]. */
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+row_fmas(const int R, const int t, const __m512 *kv, const __m512 *in, __m512 *a) {
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; kx++)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            if (t - r >= 0 && t - r < 3)
+                a[r] = _mm512_fmadd_ps(kv[(t - r) * 3 + kx], in[kx], a[r]);
+}
+
+/* Clamp a pass's R rows to [vlo, vhi] and store the first nout (lanes in mask), ld apart.
+ * (dw3x3s1_avx512 keeps its own copy of this loop: through this helper it ran 4-6% slower,
+ * 28x28 and 56x56.) */
+MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
+clamp_store(const int R, __m512 *a, int nout, __m512 vlo, __m512 vhi, float *y, long ld,
+            __mmask16 mask) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        a[r] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, a[r]));
+        if (r < nout) _mm512_mask_storeu_ps(y + (long)r * ld, mask, a[r]);
+    }
+}
+
 /* R output rows a pass (4 or 8; a constant once inlined) from R + 2 input rows. With one
  * vector a row (16 columns or fewer), four rows keep only four accumulators in flight, each
  * a chain of 9 FMAs: the FMA latency bounds them, so such planes take eight where that
- * computes no more dropped rows (14 rows: 16 either way; 12: 12 against 16). */
+ * computes no more dropped rows (14 rows: 16 either way; 12: 12 against 16).
+ * The taps of a vector of 16 outputs and an input row: SHIFT = 0, three masked loads at
+ * columns ox - pl + kx; SHIFT = 1 (padding 1 on the left), one load of the 16 columns
+ * under it and the column on either side (a broadcast scalar, or zero at the row's ends)
+ * shifted in: 256 planes of 28x28 42 -> 31 us, 128 of 56x56 78 -> 57, 32 of 112x112
+ * 65 -> 50 (three loads at unaligned offsets, two of them splitting cache lines, cost more
+ * than one load and two lane shifts). */
 MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
-dw3x3s1_avx512(const int R, const mc_conv_params *p, const float *x, const float *k,
-               float bias, float *y, const float *zero, float lo, float hi) {
-    const int w = p->w, ow = p->ow, pl = p->pl, nvec = MC_CEIL_DIV(ow, 16);
+dw3x3s1_avx512(const int R, const int SHIFT, const mc_conv_params *p, const float *x,
+               const float *k, float bias, float *y, const float *zero, float lo, float hi) {
+    const int w = p->w, ow = p->ow, pl = SHIFT ? 0 : p->pl, nvec = MC_CEIL_DIV(ow, 16);
     __mmask16 mask[MC_DW_MAX_OW / 16][4]; /* per output vector: taps kx = 0..2, store */
     for (int v = 0; v < nvec; v++) {
         const int base = v * 16 - pl;
-        for (int kx = 0; kx < 3; kx++)
-            mask[v][kx] = (__mmask16)lane_range(-base - kx, w - base - kx, 16);
+        for (int kx = 0; kx < 3; kx++) /* SHIFT: mask[v][0] loads the vector */
+            mask[v][kx] = (__mmask16)lane_range(-base - kx * !SHIFT, w - base - kx * !SHIFT, 16);
         mask[v][3] = (__mmask16)lane_range(0, ow - v * 16, 16);
     }
     __m512 kv[9];
@@ -54,19 +85,27 @@ dw3x3s1_avx512(const int R, const mc_conv_params *p, const float *x, const float
         for (int t = 0; t < R + 2; t++) rows[t] = row_or_zero(p, x, oy - p->pt + t, zero) - pl;
         float *y0 = y + (long)oy * ow;
         for (int v = 0; v < nvec; v++) {
-            const int ox = v * 16;
+            const int ox = v * 16, left = ox > 0, right = ox + 16 < w;
             __m512 a[8];
             for (int r = 0; r < R; r++) a[r] = vb;
 #pragma GCC unroll 10
             for (int t = 0; t < R + 2; t++) {
-#pragma GCC unroll 3
-                for (int kx = 0; kx < 3; kx++) {
-                    __m512 in = _mm512_maskz_loadu_ps(mask[v][kx], rows[t] + ox + kx);
-#pragma GCC unroll 8
-                    for (int r = 0; r < R; r++)
-                        if (t - r >= 0 && t - r < 3)
-                            a[r] = _mm512_fmadd_ps(kv[(t - r) * 3 + kx], in, a[r]);
+                const float *row = rows[t] + ox;
+                __m512 in[3];
+                if (SHIFT) {
+                    const __m512i c = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask[v][0], row));
+                    const __m512i l = _mm512_castps_si512(left ? _mm512_set1_ps(row[-1])
+                                                               : _mm512_setzero_ps());
+                    const __m512i r = _mm512_castps_si512(right ? _mm512_set1_ps(row[16])
+                                                                : _mm512_setzero_ps());
+                    in[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(c, l, 15)); /* ox - 1 */
+                    in[1] = _mm512_castsi512_ps(c);
+                    in[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(r, c, 1)); /* ox + 1 */
+                } else {
+                    for (int kx = 0; kx < 3; kx++)
+                        in[kx] = _mm512_maskz_loadu_ps(mask[v][kx], row + kx);
                 }
+                row_fmas(R, t, kv, in, a);
             }
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
@@ -106,69 +145,9 @@ dw3x3s1_row1_avx512(const int R, const mc_conv_params *p, const float *x, const 
             in[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(c, z, 15)); /* column ox - 1 */
             in[1] = _mm512_castsi512_ps(c);
             in[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(z, c, 1)); /* column ox + 1 */
-#pragma GCC unroll 3
-            for (int kx = 0; kx < 3; kx++)
-#pragma GCC unroll 8
-                for (int r = 0; r < R; r++)
-                    if (t - r >= 0 && t - r < 3)
-                        a[r] = _mm512_fmadd_ps(kv[(t - r) * 3 + kx], in[kx], a[r]);
+            row_fmas(R, t, kv, in, a);
         }
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            a[r] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, a[r]));
-            if (r < nout) _mm512_mask_storeu_ps(y0 + (long)r * ow, out_mask, a[r]);
-        }
-    }
-}
-
-/* Wider rows, padding 1 on the left: per vector of 16 outputs and input row, one load of
- * the 16 columns under it, and the column on either side (a broadcast scalar, or zero at
- * the row's ends) shifted in: 256 planes of 28x28 42 -> 31 us, 128 of 56x56 78 -> 57, 32
- * of 112x112 65 -> 50 (on planes of one vector, the kernel above is 10% faster still). */
-MC_TARGET_AVX512 static inline __attribute__((always_inline)) void
-dw3x3s1_wide_avx512(const int R, const mc_conv_params *p, const float *x, const float *k,
-                    float bias, float *y, const float *zero, float lo, float hi) {
-    const int w = p->w, ow = p->ow, nvec = MC_CEIL_DIV(ow, 16);
-    __m512 kv[9];
-    for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
-    const __m512 vb = _mm512_set1_ps(bias), vlo = _mm512_set1_ps(lo),
-                 vhi = _mm512_set1_ps(hi);
-    for (int oy = 0; oy < p->oh; oy += R) {
-        const int nout = MC_MIN(R, p->oh - oy); /* rows past the last are computed, dropped */
-        const float *rows[10];
-        for (int t = 0; t < R + 2; t++) rows[t] = row_or_zero(p, x, oy - p->pt + t, zero);
-        float *y0 = y + (long)oy * ow;
-        for (int v = 0; v < nvec; v++) {
-            const int ox = v * 16, left = ox > 0, right = ox + 16 < w;
-            const __mmask16 in_mask = (__mmask16)lane_range(0, w - ox, 16);
-            const __mmask16 out_mask = (__mmask16)lane_range(0, ow - ox, 16);
-            __m512 a[8];
-            for (int r = 0; r < R; r++) a[r] = vb;
-#pragma GCC unroll 10
-            for (int t = 0; t < R + 2; t++) {
-                const float *row = rows[t] + ox;
-                const __m512i c = _mm512_castps_si512(_mm512_maskz_loadu_ps(in_mask, row));
-                const __m512i l = _mm512_castps_si512(left ? _mm512_set1_ps(row[-1])
-                                                           : _mm512_setzero_ps());
-                const __m512i r = _mm512_castps_si512(right ? _mm512_set1_ps(row[16])
-                                                            : _mm512_setzero_ps());
-                __m512 in[3];
-                in[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(c, l, 15)); /* column ox - 1 */
-                in[1] = _mm512_castsi512_ps(c);
-                in[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(r, c, 1)); /* column ox + 1 */
-#pragma GCC unroll 3
-                for (int kx = 0; kx < 3; kx++)
-#pragma GCC unroll 8
-                    for (int q = 0; q < R; q++)
-                        if (t - q >= 0 && t - q < 3)
-                            a[q] = _mm512_fmadd_ps(kv[(t - q) * 3 + kx], in[kx], a[q]);
-            }
-#pragma GCC unroll 8
-            for (int q = 0; q < R; q++) {
-                a[q] = _mm512_min_ps(vhi, _mm512_max_ps(vlo, a[q]));
-                if (q < nout) _mm512_mask_storeu_ps(y0 + (long)q * ow + ox, out_mask, a[q]);
-            }
-        }
+        clamp_store(R, a, nout, vlo, vhi, y0, ow, out_mask);
     }
 }
 
@@ -183,11 +162,11 @@ MC_TARGET_AVX512 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x,
         else
             dw3x3s1_row1_avx512(4, p, x, k, bias, y, zero, lo, hi);
     } else if (p->pl == 1) {
-        dw3x3s1_wide_avx512(4, p, x, k, bias, y, zero, lo, hi);
+        dw3x3s1_avx512(4, 1, p, x, k, bias, y, zero, lo, hi);
     } else if (p->ow <= 16 && eight) {
-        dw3x3s1_avx512(8, p, x, k, bias, y, zero, lo, hi);
+        dw3x3s1_avx512(8, 0, p, x, k, bias, y, zero, lo, hi);
     } else {
-        dw3x3s1_avx512(4, p, x, k, bias, y, zero, lo, hi);
+        dw3x3s1_avx512(4, 0, p, x, k, bias, y, zero, lo, hi);
     }
 }
 
