@@ -220,7 +220,7 @@ mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa) {
      * on (14x14: 34 -> 29 us for 512 planes; 10x10 and 8x8 lose); on rows of one vector with
      * padding 1 (one load a row, taps shifted in registers) from 8 (512 planes of 8x8:
      * 10 -> 9 us, 256 of 10x10: 10 -> 7; 7x7 level, 5x5 and smaller lose) */
-    const int row1 = p->sh == 1 && p->w <= 16 && p->pl == 1;
+    const int row1 = mc_dw3x3s1_row1(p);
     dp->prefer_rows = p->ow >= (isa == MC_ISA_AVX512 ? (row1 ? 8 : 12) : 16) || p->sh == 2;
     mc_dw_grid_ops_t ops;
     mc_dw_grid_ops(isa, &ops);

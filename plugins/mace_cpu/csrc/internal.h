@@ -147,6 +147,11 @@ typedef struct {
 void mc_act_apply(const mc_act *act, int isa, const float *x, float *y, long n);
 
 /* -- depthwise ------------------------------------------------------------------------- */
+/* Whether the AVX-512 stride-1 3x3 kernel takes p's plane with its one-vector rows
+ * (depthwise_x86.c: one load a row, the side taps shifted in registers). */
+static inline int mc_dw3x3s1_row1(const mc_conv_params *p) {
+    return p->sh == 1 && p->w <= 16 && p->ow <= 16 && p->pl == 1;
+}
 /* 3x3 plane kernels with the clamp fused (depthwise_x86.c), for rows up to MC_DW_MAX_OW. */
 #define MC_DW_MAX_OW 1024
 typedef void (*mc_dw3x3_clamp_fn)(const mc_conv_params *p, const float *x, const float *k,
