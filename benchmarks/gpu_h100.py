@@ -20,7 +20,9 @@ Runs, each in its own process (``--skip`` names phases to leave out):
   ``--zoo`` (default ``.whl/zoo``: carried with the wheels), image / buffer / tuned against
   onnxruntime, outputs checked against the source framework's;
 * ``cold``: cold starts with an empty program cache, the binary cache, and the binary
-  cache plus the driver's cache.
+  cache plus the driver's cache;
+* ``tests``: the GPU test files of ``--tests`` (default the Winograd tests, whose tensor-core
+  variants PoCL cannot run) with pytest on this GPU.
 
 Python packages: ``mace_core``, ``mace_converters`` and ``mace_gpu_opencl`` come from the
 source tree on ``PYTHONPATH``; ``--site`` (first on the path) gets the dist-info entry
@@ -143,6 +145,9 @@ def main() -> None:
     parser.add_argument("--zoo", type=Path, default=ROOT / ".whl" / "zoo",
                         help="zoo models staged by `gpu_zoo.py stage` (skipped when absent)")
     parser.add_argument("--zoo-timeout", type=float, default=300)
+    parser.add_argument("--tests", default="test_conv_winograd.py",
+                        help="files of plugins/mace_gpu_opencl/tests for the tests phase")
+    parser.add_argument("--tests-k", default="", help="pytest -k of the tests phase")
     parser.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the queue / flush variants of the models")
     args = parser.parse_args()
@@ -170,6 +175,15 @@ def main() -> None:
         (args.out / "log.txt").write_text("\n".join(log))
         (args.out / "gpu_h100.md").write_text(report(result))
 
+    if "tests" not in skip:
+        files = [str(PLUGIN_SRC.parent / "tests" / f) for f in args.tests.split(",") if f]
+        select = ["-k", args.tests_k] if args.tests_k else []
+        text = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *select, *files],
+                   ours_env, log, timeout=300)
+        found = re.findall(r"^=* ?(\d+ (?:passed|failed|error).*?) ?=*$", text, re.M)
+        result["tests"] = {"files": f"{args.tests} -k '{args.tests_k}'" if args.tests_k
+                           else args.tests, "summary": found[-1] if found else text[-300:]}
+        save()
     if "torch" not in skip:
         run([py, str(HERE / "gpu_torch.py"), str(args.work), "--models", args.models],
             ours_env, log, timeout=180)

@@ -94,8 +94,9 @@ def family(kernel: str) -> str:
     return "auto" if kernel == "auto" else "direct"
 
 
-def wino_variants(layer: Layer) -> list[tuple[str, int]]:
-    """Every Winograd kernel at each split it really uses (3x3 stride-1 convs)."""
+def wino_variants(layer: Layer, gpu=None) -> list[tuple[str, int]]:
+    """Every Winograd kernel (that builds on ``gpu``) at each split it really uses (3x3
+    stride-1 convs)."""
     from mace_gpu_opencl.kernels import winograd
     from mace_gpu_opencl.kernels.conv import ConvShape
 
@@ -105,6 +106,8 @@ def wino_variants(layer: Layer) -> list[tuple[str, int]]:
                       (layer.m, layer.c, 3, 3), 1, (1, 1, 1, 1))
     found = [("winograd", 0)]
     for name, variant in winograd.KERNELS.items():
+        if gpu is not None and not winograd.builds_here(gpu, name):
+            continue
         steps = winograd.k_steps(shape, variant)
         groups = winograd.work_groups(shape, variant)
         splits = {min(s, steps) for s in WINO_SPLITS if s == 1 or groups * s <= MAX_GROUPS}
@@ -228,7 +231,7 @@ def bench(layers, storages, runs: int, families=("auto", "gemm", "wino", "direct
         other = {k: (0.5 - v[..., ::-1]).copy() for k, v in feeds.items()}
         ref_other = Model(graph).session(["reference"]).run(other)["y"]
         entry = {"macs": layer.macs, "variants": {}}
-        variants = DW_VARIANTS if layer.kind == "dw" else DENSE_VARIANTS + wino_variants(layer)
+        variants = DW_VARIANTS if layer.kind == "dw" else DENSE_VARIANTS + wino_variants(layer, gpu)
         if layer.kind == "fc":
             variants = [*variants, ("conv2d_gemv", 0)]
         variants = [v for v in variants if layer.kind == "dw" or family(v[0]) in families]

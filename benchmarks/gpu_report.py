@@ -207,6 +207,13 @@ def zoo_section(result: dict, peak: float) -> list[str]:
             "on the next; error vs the source framework)", "", *table(zoo, peak)]
 
 
+def test_lines(result: dict) -> list[str]:
+    tests = result.get("tests")
+    if not tests:
+        return []
+    return ["", f"## Tests on this GPU ({tests['files']})", "", tests["summary"]]
+
+
 def report(result: dict) -> str:
     peak = result.get("peak_tflops", 67.0)
     t = result.get("torch", {})
@@ -219,7 +226,7 @@ def report(result: dict) -> str:
              *tuning_table(result), "", "## Where the GPU time goes (tuned)", "",
              *kernel_table(result), "", "## Single layers (GPU time from events)", "",
              *layer_table(result, peak), *zoo_section(result, peak), *other_tables(result),
-             ""]
+             *test_lines(result), ""]
     return "\n".join(lines)
 
 

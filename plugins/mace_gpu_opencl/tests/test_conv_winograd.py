@@ -20,6 +20,7 @@ import json
 import re
 from importlib import resources
 
+import attrs
 import numpy as np
 import pytest
 from gpu_cases import MODE_IDS, MODES, Case, build, check, rand, run_case, traced_kernels
@@ -103,7 +104,8 @@ def test_kernel_table_matches_the_source():
     source = (resources.files("mace_gpu_opencl") / "cl" / "conv_winograd.cl").read_text()
     found = {name: winograd.Variant(*map(int, params))
              for name, *params in re.findall(r"^WINO_KERNEL\((\w+), (\d+), (\d+), (\d+), "
-                                             r"(\d+), (\d+), (\d+), (\d+)\)", source, re.M)}
+                                             r"(\d+), (\d+), (\d+), (\d+), (\d+)\)",
+                                             source, re.M)}
     assert found == winograd.KERNELS
     for variant in found.values():
         jobs = variant.t * variant.kc // 4 * (variant.m + 2)
@@ -114,6 +116,28 @@ def test_kernel_table_matches_the_source():
         # register blocks the kernel's arrays hold (acc[8][2]: 8 tiles x 2 float4)
         assert variant.bt in (4, 8) and variant.bo in (4, 8)
         assert variant.t % variant.bt == 0 and variant.o % variant.bo == 0
+        if variant.mma:  # warps of 4 or 2 positions, m16n8k8 fragments, cm[4][4][4]
+            assert variant.m == 2 and variant.t == 16 and variant.kc in (8, 16)
+            assert variant.threads in (128, 256) and variant.o in (16, 32)
+
+
+def test_mma_filter_order():
+    """An MMA variant's filters: per position, float4 (kk * O / 16 + h) * 32 + lane
+    (lane = 4 g + q) holds (U[q][16h + g], U[q + 4][16h + g], U[q][16h + 8 + g],
+    U[q + 4][16h + 8 + g]), k counted from 8 kk."""
+    w = rand(40, 11, 3, 3)
+    for kc in (8, 16):  # 8 kk + (q, q + 4): kk 0 and 1 of KC = 16
+        variant = winograd.Variant(2, 16, 32, kc, 0, 8, 8, 1)
+        packed = winograd.pack(w, variant)
+        plain = winograd.pack(w, attrs.evolve(variant, mma=0))
+        assert packed.shape == plain.shape == (2, -(-11 // kc), 16, kc, 32)
+        for ob, p, kk, h, g, q in [(0, 0, 0, 0, 0, 0), (1, 15, kc // 8 - 1, 1, 7, 3),
+                                   (0, 6, 0, 1, 2, 1)]:
+            u = plain[ob, 0, p, 8 * kk:]
+            found = packed[ob, 0, p].reshape(-1, 4)[(kk * 2 + h) * 32 + 4 * g + q]
+            expect = [u[q, 16 * h + g], u[q + 4, 16 * h + g], u[q, 16 * h + 8 + g],
+                      u[q + 4, 16 * h + 8 + g]]
+            assert found.tolist() == [float(v) for v in expect]
 
 
 def test_where_it_applies():
@@ -134,6 +158,9 @@ def test_default_choice():
         shape = shape_of(c, c, hw)
         assert pick_kernel(shape, 132, gpu=True) == kernel
         assert pick_split(shape, kernel, 132, gpu=True) == split
+    for c, hw in [(128, 28), (256, 14), (512, 7)]:  # tensor cores: the MMA kernel
+        assert pick_kernel(shape_of(c, c, hw), 132, True, mma=True) == "wino2_t16o16k16mma"
+    assert pick_kernel(shape_of(64, 64, 56), 132, True, mma=True) == F2
     assert pick_kernel(shape_of(64, 64, 56), 2, gpu=False) == "conv2d_3x3"
     assert pick_kernel(shape_of(16, 16, 56), 132, gpu=True) == "conv2d_3x3"
     assert pick_kernel(shape_of(64, 64, 56, stride=2), 132, gpu=True) == "conv2d_gemm"
@@ -151,6 +178,10 @@ def test_default_choice():
 def test_every_variant(gpu, kernel, mode):
     """Whole, split over K with the sum in the kernel, and again after another input (the
     in-kernel sum must leave nothing behind)."""
+    if not winograd.builds_here(gpu, kernel):
+        pytest.skip(f"{kernel} runs on tensor cores through inline PTX mma.sync (NVIDIA, "
+                    f"compute capability 8.0+); {gpu.info.name} has none (benchmarks/gpu_h100.py "
+                    "runs these tests on the H100)")
     storage, half = mode
     graph, feeds = build(MANY_STEPS)
     ref = Model(graph).session(["reference"]).run(feeds)["y"]
@@ -259,7 +290,7 @@ def test_each_variant_builds_alone():
     from mace_gpu_opencl.kernels import winograd
 
     source = (Path(winograd.__file__).parent.parent / "cl" / "conv_winograd.cl").read_text()
-    picks = re.findall(r"#if !defined\(WINO_PICK\) \|\| WINO_PICK == (\d+)\nWINO_KERNEL\((\w+),",
-                       source)
+    picks = re.findall(r"#if (?:defined\(MACE_NV_MMA\) && \()?!defined\(WINO_PICK\) \|\| "
+                       r"WINO_PICK == (\d+)\)?\nWINO_KERNEL\((\w+),", source)
     assert [(int(i), n) for i, n in picks] == [(i + 1, n) for i, n in
                                                enumerate(winograd.KERNELS)]

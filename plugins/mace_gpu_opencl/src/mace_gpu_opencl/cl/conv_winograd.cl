@@ -136,10 +136,32 @@
  * position pitch = 4 (mod 8) with 4 tile groups a position (T = 16), else 2 (mod 8). */
 #define WINO_VSP(T, KC) ((KC) * (T) / 4 + ((((T) == 16 ? 4 : 2) - (KC) * (T) / 4 % 8 + 8) % 8))
 
+#ifdef MACE_NV_MMA
+/* Tensor cores (MMA = 1, F(2,3), T = 16, KC = 8 or 16, NVIDIA sm_80 and later): each warp
+ * of the NT work items owns PW = 16 * 32 / NT positions (4 of 128, 2 of 256) and does their
+ * GEMMs with mma.sync m16n8k8 on TF32 operands (16 tiles x 8 channels x 8 input channels,
+ * KC / 8 of them a step), fp32 accumulation. fp32 accuracy
+ * comes from three products a step (3xTF32): x = hi + lo, hi = x with its 13 low mantissa
+ * bits cleared (what a TF32 operand keeps), lo = x - hi (exact in fp32), and
+ * a * b ~ hi_a hi_b + hi_a lo_b + lo_a hi_b: the terms left out are ~2^-21 of |a b|.
+ * Fragments (PTX ISA, lane = 4 g + q): A (row-major) a0 = V[tile g][k q],
+ * a1 = V[g + 8][q], a2 = V[g][q + 4], a3 = V[g + 8][q + 4], read from Vs as floats; B
+ * b0 = U[k q][o g], b1 = U[q + 4][g]: the host packs U so that lane's four values for two
+ * n-blocks of 8 channels are one float4 (kernels/winograd.py, pack); C c0, c1 =
+ * M[g][2q, 2q + 1], c2, c3 = M[g + 8][2q, 2q + 1]. */
+#define TF32_HI(x) as_float(as_uint(x) & 0xffffe000u)
+#define MMA_TF32(c, a, b0, b1)                                                          \
+    __asm__ __volatile__("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, " \
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"                           \
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                          \
+                 : "r"(as_uint(a[0])), "r"(as_uint(a[1])), "r"(as_uint(a[2])),             \
+                   "r"(as_uint(a[3])), "r"(as_uint(b0)), "r"(as_uint(b1)))
+#endif
+
 inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *lds,
                                                      const int WM, const int T, const int O,
                                                      const int KC, const int DB, const int BT,
-                                                     const int BO) {
+                                                     const int BO, const int MMA) {
     const int A = WM + 2, NP = A * A, CB = KC / 4, OQ = O / 4;
     const int GT = T / BT, GO = O / BO; /* work items of one position along tiles, channels */
     const int NT = NP * GT * GO;
@@ -196,6 +218,18 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     for (int i = 0; i < 8; ++i)
 #pragma unroll
         for (int j = 0; j < 2; ++j) acc[i][j] = (float4)(0.0f);
+#ifdef MACE_NV_MMA
+    /* MMA: PW positions x O / 8 n-blocks of C fragments */
+    const int PW = NP * 32 / NT;
+    const int lane = tid & 31, warp = tid >> 5, fg = lane >> 2, fq = lane & 3;
+    float cm[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int k = 0; k < 4; ++k) cm[i][j][k] = 0.0f;
+#endif
     float4 rd[2][6], ru[8];
     if (s0 < s1) WINO_FETCH(s0)
     for (int s = s0; s < s1; ++s) {
@@ -252,6 +286,45 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         barrier(CLK_LOCAL_MEM_FENCE);
         /* next step's loads in flight, then the GEMM of this step */
         if (s + 1 < s1) WINO_FETCH(s + 1)
+#ifdef MACE_NV_MMA
+        if (MMA) {
+#pragma unroll
+            for (int pp = 0; pp < 4; ++pp) {
+                if (pp >= PW) break;
+                const int p = warp * PW + pp;
+#pragma unroll
+                for (int kk = 0; kk < KC / 8; ++kk) { /* texel blocks 2 kk, 2 kk + 1 */
+                    const __local float *va =
+                        (const __local float *)(Vs + p * VSP + 2 * kk * T) + fg * 4 + fq;
+                    float a[4], ah[4], al[4];
+                    a[0] = va[0];
+                    a[1] = va[32];
+                    a[2] = va[4 * T];
+                    a[3] = va[4 * T + 32];
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        ah[i] = TF32_HI(a[i]);
+                        al[i] = a[i] - ah[i];
+                    }
+#pragma unroll
+                    for (int h = 0; h < O / 16; ++h) {
+                        const float4 b = Us[p * USP + (kk * (O / 16) + h) * 32 + lane];
+                        const float4 bh = (float4)(TF32_HI(b.x), TF32_HI(b.y), TF32_HI(b.z),
+                                                   TF32_HI(b.w));
+                        const float4 bl = b - bh;
+                        MMA_TF32(cm[pp][2 * h], al, bh.x, bh.y);
+                        MMA_TF32(cm[pp][2 * h], ah, bl.x, bl.y);
+                        MMA_TF32(cm[pp][2 * h], ah, bh.x, bh.y);
+                        MMA_TF32(cm[pp][2 * h + 1], al, bh.z, bh.w);
+                        MMA_TF32(cm[pp][2 * h + 1], ah, bl.z, bl.w);
+                        MMA_TF32(cm[pp][2 * h + 1], ah, bh.z, bh.w);
+                    }
+                }
+            }
+            if (!DB) barrier(CLK_LOCAL_MEM_FENCE);
+            continue;
+        }
+#endif
         const __local float4 *vrow = Vs + gp * VSP + gt;
         const __local float4 *urow = Us + gp * USP + go;
 #pragma unroll
@@ -284,6 +357,20 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 
     /* output transform: M -> Ms[p][tile][O] (float4 of 4 channels) */
     __local float4 *Ms = lds;
+#ifdef MACE_NV_MMA
+    if (MMA) {
+        __local float *mf = (__local float *)Ms;
+#pragma unroll
+        for (int pp = 0; pp < 4; ++pp)
+#pragma unroll
+            for (int nb = 0; nb < O / 8; ++nb) {
+                if (pp >= PW) break;
+                const int at = ((warp * PW + pp) * T + fg) * O + nb * 8 + 2 * fq;
+                vstore2((float2)(cm[pp][nb][0], cm[pp][nb][1]), 0, mf + at);
+                vstore2((float2)(cm[pp][nb][2], cm[pp][nb][3]), 0, mf + at + 8 * O);
+            }
+    } else
+#endif
 #pragma unroll
     for (int i = 0; i < 8; ++i)
 #pragma unroll
@@ -389,12 +476,12 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     (WINO_STAGES(WM, T, O, KC, DB) > WINO_RESULT(WM, T, O) ? WINO_STAGES(WM, T, O, KC, DB) \
                                                            : WINO_RESULT(WM, T, O))
 
-#define WINO_KERNEL(name, WM, T, O, KC, DB, BT, BO)                                       \
+#define WINO_KERNEL(name, WM, T, O, KC, DB, BT, BO, MMA)                                  \
     __kernel __attribute__((reqd_work_group_size((WM + 2) * (WM + 2) * (T / BT) * (O / BO), \
                                                  1, 1))) void                             \
     name(WINO_ARGS) {                                                                     \
         __local float4 lds[WINO_LDS(WM, T, O, KC, DB)];                                   \
-        wino_conv(WINO_PASS, lds, WM, T, O, KC, DB, BT, BO);                              \
+        wino_conv(WINO_PASS, lds, WM, T, O, KC, DB, BT, BO, MMA);                         \
     }
 
 /* name, m, tiles T, output channels O, input channels per step KC, double buffering
@@ -403,56 +490,67 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
  * more work items did not launch on an H100 (registers), so none are listed.
  * -DWINO_PICK=i builds only the i-th (from 1): a session compiles the variants it uses. */
 #if !defined(WINO_PICK) || WINO_PICK == 1
-WINO_KERNEL(wino4_t4o16, 4, 4, 16, 8, 0, 4, 4)
+WINO_KERNEL(wino4_t4o16, 4, 4, 16, 8, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 2
-WINO_KERNEL(wino4_t8o8, 4, 8, 8, 8, 0, 4, 4)
+WINO_KERNEL(wino4_t8o8, 4, 8, 8, 8, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 3
-WINO_KERNEL(wino2_t16o16, 2, 16, 16, 8, 0, 4, 4)
+WINO_KERNEL(wino2_t16o16, 2, 16, 16, 8, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 4
-WINO_KERNEL(wino2_t16o16k16, 2, 16, 16, 16, 0, 4, 4)
+WINO_KERNEL(wino2_t16o16k16, 2, 16, 16, 16, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 5
-WINO_KERNEL(wino2_t16o16db, 2, 16, 16, 8, 1, 4, 4)
+WINO_KERNEL(wino2_t16o16db, 2, 16, 16, 8, 1, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 6
-WINO_KERNEL(wino2_t8o16k16, 2, 8, 16, 16, 0, 4, 4)
+WINO_KERNEL(wino2_t8o16k16, 2, 8, 16, 16, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 7
-WINO_KERNEL(wino2_t8o16db, 2, 8, 16, 8, 1, 4, 4)
+WINO_KERNEL(wino2_t8o16db, 2, 8, 16, 8, 1, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 8
-WINO_KERNEL(wino2_t8o32k16, 2, 8, 32, 16, 0, 4, 4)
+WINO_KERNEL(wino2_t8o32k16, 2, 8, 32, 16, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 9
-WINO_KERNEL(wino2_t8o32db, 2, 8, 32, 8, 1, 4, 4)
+WINO_KERNEL(wino2_t8o32db, 2, 8, 32, 8, 1, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 10
-WINO_KERNEL(wino2_t8o8, 2, 8, 8, 8, 0, 4, 4)
+WINO_KERNEL(wino2_t8o8, 2, 8, 8, 8, 0, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 11
-WINO_KERNEL(wino2_t8o8db, 2, 8, 8, 8, 1, 4, 4)
+WINO_KERNEL(wino2_t8o8db, 2, 8, 8, 8, 1, 4, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 12
-WINO_KERNEL(wino2_t4o32, 2, 4, 32, 8, 0, 4, 4)
+WINO_KERNEL(wino2_t4o32, 2, 4, 32, 8, 0, 4, 4, 0)
 #endif
 /* 8 tiles x 8 channels (or 8 x 4) a work item: 16 (12) local loads per 256 (128) FMAs
  * instead of 8 per 64, for 128 or 64 work items */
 #if !defined(WINO_PICK) || WINO_PICK == 13
-WINO_KERNEL(wino2_t16o32b8, 2, 16, 32, 8, 0, 8, 8)
+WINO_KERNEL(wino2_t16o32b8, 2, 16, 32, 8, 0, 8, 8, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 14
-WINO_KERNEL(wino2_t16o16b8, 2, 16, 16, 8, 0, 8, 4)
+WINO_KERNEL(wino2_t16o16b8, 2, 16, 16, 8, 0, 8, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 15
-WINO_KERNEL(wino2_t8o16b8, 2, 8, 16, 8, 0, 8, 4)
+WINO_KERNEL(wino2_t8o16b8, 2, 8, 16, 8, 0, 8, 4, 0)
 #endif
 /* the same two double-buffered: one barrier a step */
 #if !defined(WINO_PICK) || WINO_PICK == 16
-WINO_KERNEL(wino2_t16o16b8db, 2, 16, 16, 8, 1, 8, 4)
+WINO_KERNEL(wino2_t16o16b8db, 2, 16, 16, 8, 1, 8, 4, 0)
 #endif
 #if !defined(WINO_PICK) || WINO_PICK == 17
-WINO_KERNEL(wino2_t8o16b8db, 2, 8, 16, 8, 1, 8, 4)
+WINO_KERNEL(wino2_t8o16b8db, 2, 8, 16, 8, 1, 8, 4, 0)
+#endif
+/* on tensor cores (MMA, see above): 128 work items, 4 positions a warp, or 256 and 2;
+ * built only where the mma.sync probe compiled (MACE_NV_MMA, kernels/winograd.py) */
+#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 18)
+WINO_KERNEL(wino2_t16o16mma, 2, 16, 16, 8, 0, 8, 4, 1)
+#endif
+#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 19)
+WINO_KERNEL(wino2_t16o16mmadb, 2, 16, 16, 8, 1, 8, 4, 1)
+#endif
+#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 20)
+WINO_KERNEL(wino2_t16o16k16mma, 2, 16, 16, 16, 0, 4, 4, 1)
 #endif

@@ -151,13 +151,15 @@ class ConvShape:
         return self.w[2] * self.w[3] * -(-self.x[1] // (4 * GEMM_BK))
 
 
-def pick_kernel(shape: ConvShape, compute_units: int, gpu: bool, forced: str = "") -> str:
-    """The kernel that runs: ``forced`` where it applies, else chosen by size."""
+def pick_kernel(shape: ConvShape, compute_units: int, gpu: bool, forced: str = "",
+                mma: bool = False) -> str:
+    """The kernel that runs: ``forced`` where it applies, else chosen by size (``mma``: the
+    device has the tensor-core Winograd kernels)."""
     direct = choose(shape.x, np.empty(shape.w, np.uint8), shape.group, shape.pads)
     if forced in winograd.KERNELS and winograd.applies(shape):
         return forced
     if forced == "winograd" and winograd.applies(shape):
-        return winograd.default(shape, compute_units)
+        return winograd.default(shape, compute_units, mma)
     if forced:
         dense = shape.group == 1 and (forced in GEMM_KERNELS or forced == "conv2d")
         gemv = forced == "conv2d_gemv" and direct == "conv2d_1x1" and shape.pixels <= 4
@@ -172,7 +174,7 @@ def pick_kernel(shape: ConvShape, compute_units: int, gpu: bool, forced: str = "
     if direct == "conv2d_1x1" and shape.pixels <= GEMV_MAX_PIXELS:
         return "conv2d_gemv"
     if winograd.worth_it(shape):
-        return winograd.default(shape, compute_units)
+        return winograd.default(shape, compute_units, mma)
     return "conv2d_gemm"
 
 
@@ -199,6 +201,8 @@ def wino_fits(env: OpEnv, name: str, variant: winograd.Variant) -> bool:
     info = env.runtime.info
     if info.max_work_group_size < variant.threads or info.local_mem < variant.local_bytes:
         return False
+    if not winograd.builds_here(env.runtime, name):
+        return False
     launch = env.launcher("conv_winograd", name,
                           defines=winograd.variant_defines(env.runtime, name))
     return launch.max_work_group >= variant.threads
@@ -217,7 +221,8 @@ class ConvLaunch:
         options = env.options
         forced = kernel or str(options.get("gpu_conv_kernel") or "")
         forced_split = split or int(options.get("gpu_conv_split_k") or 0)
-        name = pick_kernel(shape, info.compute_units, gpu, forced)
+        name = pick_kernel(shape, info.compute_units, gpu, forced,
+                           winograd.builds_here(env.runtime, "wino2_t16o16k16mma"))
         variant = winograd.KERNELS.get(name)
         if variant and not wino_fits(env, name, variant):
             name, variant = "conv2d_gemm", None

@@ -11,6 +11,7 @@ that force a kernel or a split (``gpu_conv_kernel``, ``gpu_conv_split_k``) win o
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mace_gpu_opencl.kernels import winograd
@@ -40,12 +41,15 @@ def tunable(shape: ConvShape) -> bool:
             and shape.y[1] >= MIN_CHANNELS)
 
 
-def candidates(shape: ConvShape, compute_units: int) -> list[tuple[str, int]]:
+def candidates(shape: ConvShape, compute_units: int,
+               builds: Callable[[str], bool] = lambda name: True) -> list[tuple[str, int]]:
     """(kernel, split) pairs to time; "" is the heuristic's kernel, split 0 the kernel's
-    own split. The heuristic's choice, the implicit GEMM, then every Winograd variant at
-    its own split, half and twice it."""
+    own split. The heuristic's choice, the implicit GEMM, then every Winograd variant that
+    ``builds`` on the device at its own split, half and twice it."""
     found: list[tuple[str, int]] = [("", 0), ("conv2d_gemm", 0), ("conv2d_gemm8", 0)]
     for name, variant in winograd.KERNELS.items():
+        if not builds(name):
+            continue
         split = winograd.pick_split(shape, variant, compute_units, True)
         steps = winograd.k_steps(shape, variant)
         for s in sorted({max(1, split // 2), split, min(2 * split, steps, winograd.MAX_SPLIT)}):
@@ -122,5 +126,7 @@ def make_conv(env: OpEnv, shape: ConvShape, make: Make) -> Callable[[Any], Any]:
     if found is not None:
         return make(*found)
     if env.config.tuning:
-        return TunedConv(runtime, key, candidates(shape, runtime.info.compute_units), make)
+        return TunedConv(runtime, key, candidates(shape, runtime.info.compute_units,
+                                                  partial(winograd.builds_here, runtime)),
+                         make)
     return make("", 0)

@@ -40,7 +40,9 @@ class Variant:
     """One kernel of cl/conv_winograd.cl: output tile ``m``, ``t`` tiles by ``o`` output
     channels per work-group, ``kc`` input channels per K step, ``db``: double-buffered
     local tiles (one barrier a step), ``bt`` x ``bo`` tiles x channels of one position
-    a work item keeps in registers."""
+    a work item keeps in registers; ``mma``: the GEMMs on tensor cores instead (NVIDIA,
+    3xTF32, see the .cl file), where ``bt`` x ``bo`` only sets the work-group size (128 or
+    256)."""
 
     m: int
     t: int
@@ -49,6 +51,7 @@ class Variant:
     db: int = 0
     bt: int = 4
     bo: int = 4
+    mma: int = 0
 
     @property
     def positions(self) -> int:
@@ -97,12 +100,25 @@ KERNELS = {
     "wino2_t8o16b8": Variant(2, 8, 16, 8, 0, 8, 4),
     "wino2_t16o16b8db": Variant(2, 16, 16, 8, 1, 8, 4),
     "wino2_t8o16b8db": Variant(2, 8, 16, 8, 1, 8, 4),
+    "wino2_t16o16mma": Variant(2, 16, 16, 8, 0, 8, 4, 1),
+    "wino2_t16o16mmadb": Variant(2, 16, 16, 8, 1, 8, 4, 1),
+    "wino2_t16o16k16mma": Variant(2, 16, 16, 16, 0, 4, 4, 1),
 }
 
 # PTX membar.gl, compiled in where the device takes inline PTX (NVIDIA), for the in-kernel
 # split-K sum (see cl/conv_winograd.cl)
 MEMBAR_PROBE = ('__kernel void probe(__global int *a) '
                 '{ a[0] = 1; asm volatile("membar.gl;" ::: "memory"); a[1] = 2; }')
+# ... and a tensor-core mma.sync on TF32 operands (sm_80 and later) for the MMA variants
+MMA_PROBE = """__kernel void probe(__global float *c) {
+    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+    const uint a = as_uint(1.0f);
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
+                 : "r"(a), "r"(a), "r"(a), "r"(a), "r"(a), "r"(a));
+    c[get_global_id(0)] = d0 + d1 + d2 + d3;
+}"""
 
 
 def applies(shape: ConvShape) -> bool:
@@ -159,7 +175,21 @@ def pack(w: np.ndarray, variant: Variant) -> np.ndarray:
     full = np.zeros((npos, ob * variant.o, steps * variant.kc), np.float64)
     full[:, :m, :c] = u
     full = full.reshape(npos, ob, variant.o, steps, variant.kc)
-    return full.transpose(1, 3, 0, 4, 2).astype(np.float32)
+    packed = full.transpose(1, 3, 0, 4, 2).astype(np.float32)
+    return mma_order(packed) if variant.mma else packed
+
+
+def mma_order(packed: np.ndarray) -> np.ndarray:
+    """[..][KC][O] -> [..][KC / 8][O / 16][32 lanes][4]: for input channels 8 kk..8 kk + 7,
+    lane 4 g + q of an MMA variant reads its B fragments of n-blocks 2h and 2h + 1 as one
+    float4 kk * O / 16 + h: (U[q][16h + g], U[q + 4][16h + g], U[q][16h + 8 + g],
+    U[q + 4][16h + 8 + g]) (k relative to 8 kk)."""
+    *lead, kc, o = packed.shape
+    assert kc % 8 == 0 and o % 16 == 0
+    # k = 8 kk + 4 hi + q, o = 16 h + 8 nb + g
+    u = packed.reshape(*lead, kc // 8, 2, 4, o // 16, 2, 8)
+    u = np.moveaxis(u, (-3, -1, -4, -2, -5), (-5, -4, -3, -2, -1))  # kk, h, g, q, nb, hi
+    return np.ascontiguousarray(u).reshape(*lead, kc, o)
 
 
 def zeroed(env: OpEnv, count: int) -> Any:
@@ -181,13 +211,21 @@ def defines(runtime: Any) -> str:
         cl, info = runtime.cl, runtime.info
         found = ""
         if info.nvidia:
-            try:
-                cl.Program(runtime.context, MEMBAR_PROBE).build(devices=[runtime.device])
-                found = "-DMACE_NV_MEMBAR=1"
-            except cl.Error:
-                pass
-        _DEFINES[id(runtime)] = found
-    return found
+            for probe, define in ((MEMBAR_PROBE, "-DMACE_NV_MEMBAR=1"),
+                                  (MMA_PROBE, "-DMACE_NV_MMA=1")):
+                try:
+                    cl.Program(runtime.context, probe).build(devices=[runtime.device])
+                    found += " " + define
+                except cl.Error:
+                    pass
+        _DEFINES[id(runtime)] = found.strip()
+    return _DEFINES[id(runtime)]
+
+
+def builds_here(runtime: Any, name: str) -> bool:
+    """Whether variant ``name`` compiles on this device: the MMA ones need mma.sync on
+    TF32 (NVIDIA, compute capability 8.0 or later, through inline PTX)."""
+    return not KERNELS[name].mma or "MACE_NV_MMA" in defines(runtime)
 
 
 def variant_defines(runtime: Any, name: str) -> str:
@@ -225,13 +263,18 @@ def pick_split(shape: ConvShape, variant: Variant, compute_units: int, gpu: bool
     return max(1, min(split, steps // 2, MAX_SPLIT))
 
 
-def default(shape: ConvShape, compute_units: int) -> str:
+def default(shape: ConvShape, compute_units: int, mma: bool = False) -> str:
     """The variant for a shape without a tuned choice: F(2,3), which beat F(4,3) on an H100
     at every ResNet-50 3x3 layer (F(4,3)'s transforms cost more than its 44% fewer
     multiplications save at batch 1, and its larger work-groups did not fit the
     registers). Many tiles: 8 tiles x 16 channels, double-buffered (56x56: 392
     work-groups); fewer: 16 x 16 with 16 channels a step (28x28 unsplit; 14x14 and 7x7
     split over K by pick_split). Run to run, the variants within 10% of the best changed
-    places; these two were at or near the top in every run."""
+    places; these two were at or near the top in every run. With tensor cores (``mma``)
+    the fewer-tile layers take wino2_t16o16k16mma: on an H100, back to back, 28x28x128
+    11.3 us against 12.4-12.7, 14x14x256 12.4-12.5 against 12.9-13.2, 7x7x512 12.8 against
+    12.9-13.1 (56x56x64: level with the non-MMA kernels, which stay)."""
     tiles = tile_grid(shape, 2)[2]
-    return "wino2_t8o16db" if tiles >= 4 * compute_units else "wino2_t16o16k16"
+    if tiles >= 4 * compute_units:
+        return "wino2_t8o16db"
+    return "wino2_t16o16k16mma" if mma else "wino2_t16o16k16"
