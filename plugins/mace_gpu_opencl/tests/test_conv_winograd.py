@@ -158,9 +158,10 @@ def test_default_choice():
         shape = shape_of(c, c, hw)
         assert pick_kernel(shape, 132, gpu=True) == kernel
         assert pick_split(shape, kernel, 132, gpu=True) == split
-    for c, hw in [(128, 28), (256, 14), (512, 7)]:  # tensor cores: the MMA kernel
-        assert pick_kernel(shape_of(c, c, hw), 132, True, mma=True) == "wino2_t16o16k16mma"
-    assert pick_kernel(shape_of(64, 64, 56), 132, True, mma=True) == F2
+    mma = "wino2_t16o32k16mma"  # tensor cores: slices of about 4 K steps of 16 channels
+    for (c, hw), split in {(64, 56): 1, (128, 28): 2, (256, 14): 4, (512, 7): 8}.items():
+        assert pick_kernel(shape_of(c, c, hw), 132, True, mma=True) == mma
+        assert pick_split(shape_of(c, c, hw), mma, 132, gpu=True) == split
     assert pick_kernel(shape_of(64, 64, 56), 2, gpu=False) == "conv2d_3x3"
     assert pick_kernel(shape_of(16, 16, 56), 132, gpu=True) == "conv2d_3x3"
     assert pick_kernel(shape_of(64, 64, 56, stride=2), 132, gpu=True) == "conv2d_gemm"

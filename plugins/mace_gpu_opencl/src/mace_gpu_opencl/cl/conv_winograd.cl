@@ -118,8 +118,14 @@
         }                                                                                 \
         const int ubase = (oblk * steps + (s)) * USTEP;                                   \
         for (int j = 0; j < 8; ++j)                                                       \
-            if (j < UPT) ru[j] = filter[ubase + tid + j * NT];                            \
+            if (j < UPT) ru[j] = filter[ubase + (MMA ? WINO_MMA_U(j) : tid + j * NT)];    \
     }
+
+/* MMA: the filters of a step go straight to the registers of the one warp that uses them
+ * (no local memory): share j = (pp * KC / 8 + kk) * O / 16 + h of lane is the float4 of
+ * B fragments for position warp * PW + pp, input channels 8 kk.., n-blocks 2h, 2h + 1 */
+#define WINO_MMA_U(j)                                                                     \
+    ((warp * PW + (j) / (KC / 8 * (O / 16))) * (KC * OQ) + (j) % (KC / 8 * (O / 16)) * 32 + lane)
 
 /* The tile row of output job (row i of the tile, tile t, channel block o4). */
 #define WINO_PIXEL(job)                                                                   \
@@ -147,7 +153,9 @@
  * Fragments (PTX ISA, lane = 4 g + q): A (row-major) a0 = V[tile g][k q],
  * a1 = V[g + 8][q], a2 = V[g][q + 4], a3 = V[g + 8][q + 4], read from Vs as floats; B
  * b0 = U[k q][o g], b1 = U[q + 4][g]: the host packs U so that lane's four values for two
- * n-blocks of 8 channels are one float4 (kernels/winograd.py, pack); C c0, c1 =
+ * n-blocks of 8 channels are one float4 (kernels/winograd.py, pack), which the lane loads
+ * from global memory itself (WINO_MMA_U: no local memory, whose bandwidth, shared with
+ * the L1 cache, bounds these kernels: 14x14x256 12.9 -> 11.6 us on an H100); C c0, c1 =
  * M[g][2q, 2q + 1], c2, c3 = M[g + 8][2q, 2q + 1]. */
 #define TF32_HI(x) as_float(as_uint(x) & 0xffffe000u)
 #define MMA_TF32(c, a, b0, b1)                                                          \
@@ -171,7 +179,8 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     const int NLOAD = WM == 2 ? 2 : (JOBS + NT - 1) / NT;
     const int USTEP = NP * KC * OQ;                  /* float4 of filters per step */
     const int UPT = USTEP / NT;                      /* of them per work item */
-    const int VSP = WINO_VSP(T, KC), USP = KC * OQ + 1; /* float4 per position, padded */
+    /* float4 per position, padded (MMA: no Us, the filters stay in registers) */
+    const int VSP = WINO_VSP(T, KC), USP = MMA ? 0 : KC * OQ + 1;
     const int TSP = A * A + 1;                       /* float4 per patch in Ts, padded */
     const int BUF = NP * (VSP + USP);
     __local float4 *Ts = lds + (DB ? 2 : 1) * BUF;
@@ -218,10 +227,10 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     for (int i = 0; i < 8; ++i)
 #pragma unroll
         for (int j = 0; j < 2; ++j) acc[i][j] = (float4)(0.0f);
-#ifdef MACE_NV_MMA
-    /* MMA: PW positions x O / 8 n-blocks of C fragments */
+    /* MMA: PW positions a warp, PW x O / 8 n-blocks of C fragments */
     const int PW = NP * 32 / NT;
     const int lane = tid & 31, warp = tid >> 5, fg = lane >> 2, fq = lane & 3;
+#ifdef MACE_NV_MMA
     float cm[4][4][4];
 #pragma unroll
     for (int i = 0; i < 4; ++i)
@@ -230,7 +239,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 #pragma unroll
             for (int k = 0; k < 4; ++k) cm[i][j][k] = 0.0f;
 #endif
-    float4 rd[2][6], ru[8];
+    float4 rd[2][6], ru[8], ub[8];
     if (s0 < s1) WINO_FETCH(s0)
     for (int s = s0; s < s1; ++s) {
         __local float4 *Vs = lds + (DB ? (s & 1) * BUF : 0);
@@ -277,7 +286,9 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         }
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-            if (j < UPT) {
+            if (j < UPT && MMA) {
+                ub[j] = ru[j]; /* the registers the next step's loads go to */
+            } else if (j < UPT) {
                 const int e = tid + j * NT;
                 const int p = e / (KC * OQ), rem = e - p * (KC * OQ);
                 Us[p * USP + rem] = ru[j];
@@ -308,7 +319,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
                     }
 #pragma unroll
                     for (int h = 0; h < O / 16; ++h) {
-                        const float4 b = Us[p * USP + (kk * (O / 16) + h) * 32 + lane];
+                        const float4 b = ub[(pp * (KC / 8) + kk) * (O / 16) + h];
                         const float4 bh = (float4)(TF32_HI(b.x), TF32_HI(b.y), TF32_HI(b.z),
                                                    TF32_HI(b.w));
                         const float4 bl = b - bh;
@@ -466,21 +477,22 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     }
 }
 
-/* Local memory in float4: Vs + Us (twice with DB) + Ts (F(4,3)), or Ms if larger (as in
- * kernels/winograd.py). */
-#define WINO_STAGES(WM, T, O, KC, DB)                                                     \
-    (((DB) + 1) * (WM + 2) * (WM + 2) * (WINO_VSP(T, KC) + (KC) * (O) / 4 + 1) +          \
+/* Local memory in float4: Vs + Us (twice with DB; no Us on tensor cores) + Ts (F(4,3)), or
+ * Ms if larger (as in kernels/winograd.py). */
+#define WINO_STAGES(WM, T, O, KC, DB, MMA)                                                \
+    (((DB) + 1) * (WM + 2) * (WM + 2) * (WINO_VSP(T, KC) + ((MMA) ? 0 : (KC) * (O) / 4 + 1)) + \
      ((WM) == 4 ? (T) * ((KC) / 4) * ((WM + 2) * (WM + 2) + 1) : 0))
 #define WINO_RESULT(WM, T, O) ((WM + 2) * (WM + 2) * (T) * (O) / 4)
-#define WINO_LDS(WM, T, O, KC, DB)                                                        \
-    (WINO_STAGES(WM, T, O, KC, DB) > WINO_RESULT(WM, T, O) ? WINO_STAGES(WM, T, O, KC, DB) \
-                                                           : WINO_RESULT(WM, T, O))
+#define WINO_LDS(WM, T, O, KC, DB, MMA)                                                   \
+    (WINO_STAGES(WM, T, O, KC, DB, MMA) > WINO_RESULT(WM, T, O)                           \
+         ? WINO_STAGES(WM, T, O, KC, DB, MMA)                                             \
+         : WINO_RESULT(WM, T, O))
 
 #define WINO_KERNEL(name, WM, T, O, KC, DB, BT, BO, MMA)                                  \
     __kernel __attribute__((reqd_work_group_size((WM + 2) * (WM + 2) * (T / BT) * (O / BO), \
                                                  1, 1))) void                             \
     name(WINO_ARGS) {                                                                     \
-        __local float4 lds[WINO_LDS(WM, T, O, KC, DB)];                                   \
+        __local float4 lds[WINO_LDS(WM, T, O, KC, DB, MMA)];                              \
         wino_conv(WINO_PASS, lds, WM, T, O, KC, DB, BT, BO, MMA);                         \
     }
 
@@ -546,11 +558,11 @@ WINO_KERNEL(wino2_t8o16b8db, 2, 8, 16, 8, 1, 8, 4, 0)
 /* on tensor cores (MMA, see above): 128 work items, 4 positions a warp, or 256 and 2;
  * built only where the mma.sync probe compiled (MACE_NV_MMA, kernels/winograd.py) */
 #if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 18)
-WINO_KERNEL(wino2_t16o16mma, 2, 16, 16, 8, 0, 8, 4, 1)
-#endif
-#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 19)
 WINO_KERNEL(wino2_t16o16mmadb, 2, 16, 16, 8, 1, 8, 4, 1)
 #endif
-#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 20)
+#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 19)
 WINO_KERNEL(wino2_t16o16k16mma, 2, 16, 16, 16, 0, 4, 4, 1)
+#endif
+#if defined(MACE_NV_MMA) && (!defined(WINO_PICK) || WINO_PICK == 20)
+WINO_KERNEL(wino2_t16o32k16mma, 2, 16, 32, 16, 0, 4, 8, 1)
 #endif

@@ -75,7 +75,8 @@ class Variant:
     def local_bytes(self) -> int:
         """Local memory of the kernel (WINO_LDS in the .cl file)."""
         a2 = self.positions
-        stages = (self.db + 1) * a2 * (self.v_pitch + self.kc * self.o // 4 + 1)
+        u_pitch = 0 if self.mma else self.kc * self.o // 4 + 1  # MMA: filters in registers
+        stages = (self.db + 1) * a2 * (self.v_pitch + u_pitch)
         if self.m == 4:  # Ts, the row-transformed patches
             stages += self.t * (self.kc // 4) * (a2 + 1)
         return 16 * max(stages, a2 * self.t * self.o // 4)
@@ -100,9 +101,9 @@ KERNELS = {
     "wino2_t8o16b8": Variant(2, 8, 16, 8, 0, 8, 4),
     "wino2_t16o16b8db": Variant(2, 16, 16, 8, 1, 8, 4),
     "wino2_t8o16b8db": Variant(2, 8, 16, 8, 1, 8, 4),
-    "wino2_t16o16mma": Variant(2, 16, 16, 8, 0, 8, 4, 1),
     "wino2_t16o16mmadb": Variant(2, 16, 16, 8, 1, 8, 4, 1),
     "wino2_t16o16k16mma": Variant(2, 16, 16, 16, 0, 4, 4, 1),
+    "wino2_t16o32k16mma": Variant(2, 16, 32, 16, 0, 4, 8, 1),
 }
 
 # PTX membar.gl, compiled in where the device takes inline PTX (NVIDIA), for the in-kernel
@@ -252,13 +253,19 @@ def pick_split(shape: ConvShape, variant: Variant, compute_units: int, gpu: bool
     least two K steps a slice (1 on CPU devices). On an H100 the unsplit kernel was the
     fastest down to 104 work-groups (28x28x128), and splits to 2 work-groups per SM the
     fastest below (14x14x256: 4 of 64; 7x7x512: 8 of 32); splits that leave slices of
-    unequal K steps (3, 6, 12) were 10-40% slower than the powers of two around them."""
+    unequal K steps (3, 6, 12) were 10-40% slower than the powers of two around them.
+    The tensor-core (MMA) variants, whose K steps are short, split into slices of about 4
+    K steps: on an H100 wino2_t16o32k16mma took 11.0 / 11.2 / 11.2 us back to back at
+    28x28x128 (split 2), 14x14x256 (4), 7x7x512 (8), and 12.5-16.4 us at half or twice
+    those splits."""
     steps = k_steps(shape, variant)
     if forced:
         return max(1, min(int(forced), steps))
     groups = work_groups(shape, variant)
     if not gpu or groups >= compute_units / 2:
         return 1
+    if variant.mma:
+        return max(1, min(1 << max(0, round(math.log2(steps / 4))), MAX_SPLIT))
     split = 1 << max(0, round(math.log2(1.75 * compute_units / groups)))
     return max(1, min(split, steps // 2, MAX_SPLIT))
 
@@ -270,11 +277,11 @@ def default(shape: ConvShape, compute_units: int, mma: bool = False) -> str:
     registers). Many tiles: 8 tiles x 16 channels, double-buffered (56x56: 392
     work-groups); fewer: 16 x 16 with 16 channels a step (28x28 unsplit; 14x14 and 7x7
     split over K by pick_split). Run to run, the variants within 10% of the best changed
-    places; these two were at or near the top in every run. With tensor cores (``mma``)
-    the fewer-tile layers take wino2_t16o16k16mma: on an H100, back to back, 28x28x128
-    11.3 us against 12.4-12.7, 14x14x256 12.4-12.5 against 12.9-13.2, 7x7x512 12.8 against
-    12.9-13.1 (56x56x64: level with the non-MMA kernels, which stay)."""
+    places; these two were at or near the top in every run. With tensor cores (``mma``):
+    16 tiles x 32 channels on them, the fastest at every ResNet-50 3x3 layer on an H100
+    (back to back 8.4 / 11.0 / 11.2 / 11.2 us from 56x56x64 to 7x7x512, against 10.4 /
+    12.4 / 12.9 / 12.9 for the best kernels on the FMA units)."""
+    if mma:
+        return "wino2_t16o32k16mma"
     tiles = tile_grid(shape, 2)[2]
-    if tiles >= 4 * compute_units:
-        return "wino2_t8o16db"
-    return "wino2_t16o16k16mma" if mma else "wino2_t16o16k16"
+    return "wino2_t8o16db" if tiles >= 4 * compute_units else "wino2_t16o16k16"
