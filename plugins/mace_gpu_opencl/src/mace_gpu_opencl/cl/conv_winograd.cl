@@ -366,7 +366,9 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     }
     if (DB) barrier(CLK_LOCAL_MEM_FENCE);
 
-    /* output transform: M -> Ms[p][tile][O] (float4 of 4 channels) */
+    /* output transform: M -> Ms[p][tile][O] (float4 of 4 channels; MMA: a tile's row padded
+     * to MP = OQ + 2 float4, else the fragment stores of a warp's 8 tiles hit one bank) */
+    const int MP = OQ + (MMA ? 2 : 0);
     __local float4 *Ms = lds;
 #ifdef MACE_NV_MMA
     if (MMA) {
@@ -376,9 +378,9 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 #pragma unroll
             for (int nb = 0; nb < O / 8; ++nb) {
                 if (pp >= PW) break;
-                const int at = ((warp * PW + pp) * T + fg) * O + nb * 8 + 2 * fq;
+                const int at = ((warp * PW + pp) * T + fg) * 4 * MP + nb * 8 + 2 * fq;
                 vstore2((float2)(cm[pp][nb][0], cm[pp][nb][1]), 0, mf + at);
-                vstore2((float2)(cm[pp][nb][2], cm[pp][nb][3]), 0, mf + at + 8 * O);
+                vstore2((float2)(cm[pp][nb][2], cm[pp][nb][3]), 0, mf + at + 32 * MP);
             }
     } else
 #endif
@@ -386,7 +388,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
     for (int i = 0; i < 8; ++i)
 #pragma unroll
         for (int j = 0; j < 2; ++j)
-            if (i < BT && 4 * j < BO) Ms[(gp * T + gt + i * GT) * OQ + go + j * GO] = acc[i][j];
+            if (i < BT && 4 * j < BO) Ms[(gp * T + gt + i * GT) * MP + go + j * GO] = acc[i][j];
     barrier(CLK_LOCAL_MEM_FENCE);
     /* columns: job (j, tile, o4) -> rows 0..m-1 of column j, in place */
     for (int job = tid; job < A * T * OQ; job += NT) {
@@ -394,7 +396,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         float4 m[6], y[4];
 #pragma unroll
         for (int a = 0; a < 6; ++a)
-            if (a < A) m[a] = Ms[((a * A + col) * T + t) * OQ + o4];
+            if (a < A) m[a] = Ms[((a * A + col) * T + t) * MP + o4];
         if (WM == 4) {
             WINO_OUT4(m, y)
         } else {
@@ -402,7 +404,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         }
 #pragma unroll
         for (int i = 0; i < 4; ++i)
-            if (i < WM) Ms[((i * A + col) * T + t) * OQ + o4] = y[i];
+            if (i < WM) Ms[((i * A + col) * T + t) * MP + o4] = y[i];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     /* rows: job (i, tile, o4) -> output pixels (i, 0..m-1) of the tile */
@@ -413,7 +415,7 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
         float4 m[6], y[4];
 #pragma unroll
         for (int j = 0; j < 6; ++j)
-            if (j < A) m[j] = Ms[((i * A + j) * T + t) * OQ + o4];
+            if (j < A) m[j] = Ms[((i * A + j) * T + t) * MP + o4];
         if (WM == 4) {
             WINO_OUT4(m, y)
         } else {
@@ -482,11 +484,11 @@ inline __attribute__((always_inline)) void wino_conv(WINO_ARGS, __local float4 *
 #define WINO_STAGES(WM, T, O, KC, DB, MMA)                                                \
     (((DB) + 1) * (WM + 2) * (WM + 2) * (WINO_VSP(T, KC) + ((MMA) ? 0 : (KC) * (O) / 4 + 1)) + \
      ((WM) == 4 ? (T) * ((KC) / 4) * ((WM + 2) * (WM + 2) + 1) : 0))
-#define WINO_RESULT(WM, T, O) ((WM + 2) * (WM + 2) * (T) * (O) / 4)
+#define WINO_RESULT(WM, T, O, MMA) ((WM + 2) * (WM + 2) * (T) * ((O) / 4 + ((MMA) ? 2 : 0)))
 #define WINO_LDS(WM, T, O, KC, DB, MMA)                                                   \
-    (WINO_STAGES(WM, T, O, KC, DB, MMA) > WINO_RESULT(WM, T, O)                           \
+    (WINO_STAGES(WM, T, O, KC, DB, MMA) > WINO_RESULT(WM, T, O, MMA)                      \
          ? WINO_STAGES(WM, T, O, KC, DB, MMA)                                             \
-         : WINO_RESULT(WM, T, O))
+         : WINO_RESULT(WM, T, O, MMA))
 
 #define WINO_KERNEL(name, WM, T, O, KC, DB, BT, BO, MMA)                                  \
     __kernel __attribute__((reqd_work_group_size((WM + 2) * (WM + 2) * (T / BT) * (O / BO), \

@@ -79,7 +79,8 @@ class Variant:
         stages = (self.db + 1) * a2 * (self.v_pitch + u_pitch)
         if self.m == 4:  # Ts, the row-transformed patches
             stages += self.t * (self.kc // 4) * (a2 + 1)
-        return 16 * max(stages, a2 * self.t * self.o // 4)
+        # Ms, the transform's input (rows of a tile padded by 2 float4 on tensor cores)
+        return 16 * max(stages, a2 * self.t * (self.o // 4 + (2 if self.mma else 0)))
 
 
 # The kernels of cl/conv_winograd.cl (same names and parameters).
@@ -279,7 +280,7 @@ def default(shape: ConvShape, compute_units: int, mma: bool = False) -> str:
     split over K by pick_split). Run to run, the variants within 10% of the best changed
     places; these two were at or near the top in every run. With tensor cores (``mma``):
     16 tiles x 32 channels on them, the fastest at every ResNet-50 3x3 layer on an H100
-    (back to back 8.4 / 11.0 / 11.2 / 11.2 us from 56x56x64 to 7x7x512, against 10.4 /
+    (back to back 8.1 / 10.7 / 10.9 / 10.9 us from 56x56x64 to 7x7x512, against 10.4 /
     12.4 / 12.9 / 12.9 for the best kernels on the FMA units)."""
     if mma:
         return "wino2_t16o32k16mma"
