@@ -47,6 +47,11 @@ def test_probe_reports_the_device(gpu, mace_registry):
                 "global_mem_mb", "local_mem_kb", "images", "image2d_max", "cl_khr_fp16"):
         assert key in caps.details, key
     assert caps.details["max_work_group_size"] >= 1
+    # whether the tensor-core Winograd kernels run here (the mma.sync probe)
+    from mace_gpu_opencl.kernels import winograd
+
+    mma = winograd.builds_here(gpu, "wino2_t16o32k16mma")
+    assert caps.details["tensor_cores"].startswith("mma.sync" if mma else "not used")
 
 
 def test_plugin_loads_without_pyopencl():

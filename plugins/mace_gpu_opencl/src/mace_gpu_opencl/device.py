@@ -284,13 +284,20 @@ class OpenCLDevice:
         runtime = get_runtime()
         info = runtime.info
         storage = "image2d + buffer" if info.float_images else "buffer only (no RGBA images)"
+        from mace_gpu_opencl.kernels import winograd
+
+        details = info.details()
+        details["tensor_cores"] = (
+            "mma.sync TF32 in the Winograd 3x3 kernels (3 products a step: fp32 accuracy)"
+            if "MACE_NV_MMA" in winograd.defines(runtime)
+            else "not used (NVIDIA GPUs of compute capability 8.0 or later only)")
         return Capabilities(
             name=DEVICE,
             kind="gpu",
             description=f"OpenCL {info.name} ({info.type}, {info.platform}, driver "
             f"{info.driver}); storage {storage}",
             preferred_layout=Layout.IMAGE_NHWC4 if info.float_images else Layout.NHWC,
-            details=info.details(),
+            details=details,
         )
 
     def to_host(self, value) -> np.ndarray:
