@@ -22,7 +22,7 @@ Runs, each in its own process (``--skip`` names phases to leave out):
 * ``cold``: cold starts with an empty program cache, the binary cache, and the binary
   cache plus the driver's cache;
 * ``tests``: the GPU test files of ``--tests`` (default the Winograd tests, whose tensor-core
-  variants PoCL cannot run) with pytest on this GPU.
+  variants PoCL cannot run, and the device probe's) with pytest on this GPU.
 
 Python packages: ``mace_core``, ``mace_converters`` and ``mace_gpu_opencl`` come from the
 source tree on ``PYTHONPATH``; ``--site`` (first on the path) gets the dist-info entry
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--zoo", type=Path, default=ROOT / ".whl" / "zoo",
                         help="zoo models staged by `gpu_zoo.py stage` (skipped when absent)")
     parser.add_argument("--zoo-timeout", type=float, default=300)
-    parser.add_argument("--tests", default="test_conv_winograd.py",
+    parser.add_argument("--tests", default="test_conv_winograd.py,test_device.py",
                         help="files of plugins/mace_gpu_opencl/tests for the tests phase")
     parser.add_argument("--tests-k", default="", help="pytest -k of the tests phase")
     parser.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True,
@@ -178,7 +178,9 @@ def main() -> None:
     if "tests" not in skip:
         files = [str(PLUGIN_SRC.parent / "tests" / f) for f in args.tests.split(",") if f]
         select = ["-k", args.tests_k] if args.tests_k else []
-        text = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *select, *files],
+        # mace_core's pytest plugin by name: the dist-info written here has no pytest11 entry
+        text = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "mace_core.testing",
+                    "-rs", *select, *files],
                    ours_env, log, timeout=300)
         found = re.findall(r"^=* ?(\d+ (?:passed|failed|error).*?) ?=*$", text, re.M)
         result["tests"] = {"files": f"{args.tests} -k '{args.tests_k}'" if args.tests_k
