@@ -289,7 +289,7 @@ class OpenCLDevice:
         details = info.details()
         details["tensor_cores"] = (
             "mma.sync TF32 in the Winograd 3x3 kernels (3 products a step: fp32 accuracy)"
-            if "MACE_NV_MMA" in winograd.defines(runtime)
+            if winograd.tensor_cores(runtime)
             else "not used (NVIDIA GPUs of compute capability 8.0 or later only)")
         return Capabilities(
             name=DEVICE,

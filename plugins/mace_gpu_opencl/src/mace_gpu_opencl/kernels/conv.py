@@ -222,7 +222,7 @@ class ConvLaunch:
         forced = kernel or str(options.get("gpu_conv_kernel") or "")
         forced_split = split or int(options.get("gpu_conv_split_k") or 0)
         name = pick_kernel(shape, info.compute_units, gpu, forced,
-                           winograd.builds_here(env.runtime, "wino2_t16o32k16mma"))
+                           winograd.tensor_cores(env.runtime))
         variant = winograd.KERNELS.get(name)
         if variant and not wino_fits(env, name, variant):
             name, variant = "conv2d_gemm", None

@@ -111,11 +111,12 @@ KERNELS = {
 # split-K sum (see cl/conv_winograd.cl)
 MEMBAR_PROBE = ('__kernel void probe(__global int *a) '
                 '{ a[0] = 1; asm volatile("membar.gl;" ::: "memory"); a[1] = 2; }')
-# ... and a tensor-core mma.sync on TF32 operands (sm_80 and later) for the MMA variants
+# ... and a tensor-core mma.sync on TF32 operands (sm_80 and later) for the MMA variants,
+# spelled as the kernels spell it (MMA_TF32)
 MMA_PROBE = """__kernel void probe(__global float *c) {
     float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
     const uint a = as_uint(1.0f);
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+    __asm__ __volatile__("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
                  "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                  : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
                  : "r"(a), "r"(a), "r"(a), "r"(a), "r"(a), "r"(a));
@@ -224,10 +225,15 @@ def defines(runtime: Any) -> str:
     return _DEFINES[id(runtime)]
 
 
+def tensor_cores(runtime: Any) -> bool:
+    """Whether the MMA variants build here: mma.sync on TF32 through inline PTX (NVIDIA,
+    compute capability 8.0 or later)."""
+    return "MACE_NV_MMA" in defines(runtime)
+
+
 def builds_here(runtime: Any, name: str) -> bool:
-    """Whether variant ``name`` compiles on this device: the MMA ones need mma.sync on
-    TF32 (NVIDIA, compute capability 8.0 or later, through inline PTX)."""
-    return not KERNELS[name].mma or "MACE_NV_MMA" in defines(runtime)
+    """Whether variant ``name`` compiles on this device (the MMA ones: tensor_cores)."""
+    return not KERNELS[name].mma or tensor_cores(runtime)
 
 
 def variant_defines(runtime: Any, name: str) -> str:
