@@ -25,8 +25,8 @@
  * Bias and the fused activation are applied in the micro-kernel / epilogue of each tile.
  * mc_conv_create_f16 keeps the packed weights of the GEMM algorithms as fp16 (apack16),
  * widened per block inside the GEMM; depthwise and Winograd weights stay fp32.
- * Not yet: fusing a 1x1 expand + depthwise + 1x1 project block per spatial
- * tile, which would keep MobileNet's expanded tensors in cache.
+ * A 1x1 expand + depthwise + 1x1 project block inside a fused partition runs as one op,
+ * chunk by chunk of output rows, on these plans (block.c).
  * Tried and dropped: a direct 3x3 stride-2 kernel for RGB input (stride-2 taps split by
  * permutes, 16 output channels in registers): 15% faster than im2col alone (0.134 vs
  * 0.158 ms, MobileNets' first layer), 1.6x slower inside a model run (it read the caller's
@@ -45,28 +45,11 @@
 #include "internal.h"
 #include "winograd.h"
 
-enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3, ALGO_SKINNY = 4,
-       ALGO_WINOGRAD = 5, ALGO_SKINNY_COLS = 6 };
 static const char *k_algo_names[] = {"depthwise", "gemm1x1", "shifted", "im2col", "skinny1x1",
                                      "winograd", "skinny-im2col"};
 #define SKINNY_COLS_MAX (1L << 20) /* floats of a column matrix built whole */
 
-struct mc_conv {
-    mc_conv_params p;
-    const mc_isa_info *isa;
-    int isa_id, algo;
-    int cg, mg, k;       /* per group: input channels, output channels, GEMM K */
-    float *apack;        /* packed weights, `group` blocks of apack_group floats */
-    size_t apack_group;
-    float *w;            /* depthwise: weights as given (M x kh x kw) */
-    float *bias;         /* M floats, zeros when the node has none */
-    mc_dw_plan *dw;      /* depthwise: kernel choice, tap offsets, mask table */
-    long *koff;          /* gemm1x1, shifted: offset of GEMM row k in the (padded) image */
-    int hp, wp;          /* shifted: padded input size */
-    uint16_t *apack16;   /* the packed weights as fp16 instead of apack (mc_conv_create_f16) */
-    mc_wino *wino;       /* winograd: transformed weights and geometry */
-    int f16_arith;       /* runs the GEMM in fp16 arithmetic (mc_conv_use_f16_arith) */
-};
+
 
 
 static int valid_params(const mc_conv_params *p) {

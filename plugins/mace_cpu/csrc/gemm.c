@@ -360,6 +360,17 @@ int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int 
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
 
+int mc_gemm_in_task(mc_threads *t, int tid, const mc_isa_info *isa, int m, int n, int k,
+                    const mc_gemm_sub *sub, const mc_epilogue *ep) {
+    if (m <= 0 || n <= 0) return MC_OK;
+    if (k <= 0) return MC_ERR_ARG;
+    job j = {isa, m, n, k, k_block(isa, k), sub, ep, 0, 0, 1, 1, t, 0};
+    j.ncs = MC_ROUND_UP(n, isa->nr);
+    j.mcs = MC_ROUND_UP(m, isa->mr);
+    gemm_task(&j, 0, tid);
+    return j.failed ? MC_ERR_NOMEM : MC_OK;
+}
+
 /* An activation the micro-kernel does not fuse, on rows [m0, m1) x columns [n0, n1) once
  * they are final: a call a row of an M block and N chunk, not a row of every tile (a call
  * per 32 floats: HardSwish after the first conv of a MobileNet cost 65 us on top of its

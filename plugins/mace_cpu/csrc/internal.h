@@ -146,6 +146,26 @@ typedef struct {
 /* y[i] = act(x[i]) for n elements (x may equal y), with the loops compiled for `isa`. */
 void mc_act_apply(const mc_act *act, int isa, const float *x, float *y, long n);
 
+/* -- conv plans (conv.c; block.c reads the plans it fuses) -------------------------------- */
+enum { ALGO_DEPTHWISE = 0, ALGO_GEMM1X1 = 1, ALGO_SHIFTED = 2, ALGO_IM2COL = 3, ALGO_SKINNY = 4,
+       ALGO_WINOGRAD = 5, ALGO_SKINNY_COLS = 6 };
+struct mc_conv {
+    mc_conv_params p;
+    const mc_isa_info *isa;
+    int isa_id, algo;
+    int cg, mg, k;       /* per group: input channels, output channels, GEMM K */
+    float *apack;        /* packed weights, `group` blocks of apack_group floats */
+    size_t apack_group;
+    float *w;            /* depthwise: weights as given (M x kh x kw) */
+    float *bias;         /* M floats, zeros when the node has none */
+    struct mc_dw_plan *dw; /* depthwise: kernel choice, tap offsets, mask table */
+    long *koff;          /* gemm1x1, shifted: offset of GEMM row k in the (padded) image */
+    int hp, wp;          /* shifted: padded input size */
+    uint16_t *apack16;   /* the packed weights as fp16 instead of apack (mc_conv_create_f16) */
+    struct mc_wino *wino; /* winograd: transformed weights and geometry */
+    int f16_arith;       /* runs the GEMM in fp16 arithmetic (mc_conv_use_f16_arith) */
+};
+
 /* -- depthwise ------------------------------------------------------------------------- */
 /* Whether the AVX-512 stride-1 3x3 kernel takes p's plane with its one-vector rows
  * (depthwise_x86.c: one load a row, the side taps shifted in registers). */
@@ -277,6 +297,10 @@ void mc_pack_b_full(const mc_isa_info *isa, const float *src, long rs, long cs, 
 
 int mc_gemm_job(mc_threads *t, const mc_isa_info *isa, int m, int n, int k, int nsub,
                 const mc_gemm_sub *subs, const mc_epilogue *ep);
+/* One product (sub) on the calling thread, inside a task of another job: thread tid's
+ * scratch, no tasks of its own (block.c). */
+int mc_gemm_in_task(mc_threads *t, int tid, const mc_isa_info *isa, int m, int n, int k,
+                    const mc_gemm_sub *sub, const mc_epilogue *ep);
 
 /* -- fp16 arithmetic (gemm_f16.c) ------------------------------------------------------------
  * mc_gemm_job in fp16 arithmetic on neon with HWCAP_ASIMDHP: A and B as fp16 (PACKED_F16 in

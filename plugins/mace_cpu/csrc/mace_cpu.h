@@ -76,6 +76,17 @@ const char *mc_conv_algo(const mc_conv *plan);
 int mc_conv_wino_tile(const mc_conv *plan); /* "winograd": output tile 4 or 2; else 0 */
 void mc_conv_destroy(mc_conv *plan);
 
+/* -- inverted-residual blocks (block.c): a 1x1 expand, 3x3 depthwise and 1x1 project conv
+ * run as one op, chunk by chunk of output rows, the expanded rows kept in scratch. The
+ * plans stay owned by the caller and must outlive the block. NULL: this block is not one
+ * the fused kernel takes (then run the three plans). Results are bit-identical to theirs. */
+typedef struct mc_block mc_block;
+mc_block *mc_block_create(const mc_conv *expand, const mc_conv *depthwise,
+                          const mc_conv *project);
+int mc_block_run(const mc_block *b, mc_threads *t, const float *x, float *y);
+int mc_block_rows(const mc_block *b); /* most output rows per chunk */
+void mc_block_destroy(mc_block *b);
+
 /* -- ConvTranspose (2-D, group 1): the same params, with n, c, h, w the input, m, oh, ow the
  * output, pt / pl the pads cropped at the start (>= 0); weight is C x M x kh x kw. */
 typedef struct mc_convt mc_convt;
@@ -266,11 +277,11 @@ int mc_gemm_use_f16_arith(mc_gemm *plan);
  * Step i reads buffers bufs[in[0..2]] (index -1: NULL) and writes bufs[out]; the plans and
  * parameters it points to must outlive the list. */
 enum mc_step_kind { MC_STEP_CONV = 0, MC_STEP_CONVT = 1, MC_STEP_GEMM = 2, MC_STEP_BINARY = 3,
-                    MC_STEP_UNARY = 4, MC_STEP_GAP = 5, MC_STEP_POOL = 6 };
+                    MC_STEP_UNARY = 4, MC_STEP_GAP = 5, MC_STEP_POOL = 6, MC_STEP_BLOCK = 7 };
 
 typedef struct {
     int kind;                /* mc_step_kind */
-    const void *op;          /* CONV, CONVT, GEMM: the plan; POOL: its mc_pool_params */
+    const void *op;          /* CONV, CONVT, GEMM, BLOCK: the plan; POOL: its mc_pool_params */
     int isa;                 /* BINARY, UNARY, GAP, POOL */
     int code;                /* BINARY: mc_binop; UNARY: mc_act_kind or mc_unary_kind */
     long outer, mid, inner;  /* BINARY: its view; UNARY: size (outer); GAP: planes, size */

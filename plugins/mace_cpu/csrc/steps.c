@@ -48,6 +48,8 @@ static int run_step(const mc_step *s, float *const *bufs, mc_threads *t) {
     switch (s->kind) {
     case MC_STEP_CONV:
         return mc_conv_run((const mc_conv *)s->op, t, a, y);
+    case MC_STEP_BLOCK:
+        return mc_block_run((const mc_block *)s->op, t, a, y);
     case MC_STEP_CONVT:
         return mc_convt_run((const mc_convt *)s->op, t, a, y);
     case MC_STEP_GEMM:

@@ -68,6 +68,14 @@ def _native(node: Node, runner: Callable, graph: Graph) -> NativeStep | None:
     return step if ok else None
 
 
+def fuse_blocks_option(options: Any) -> bool:
+    """``cpu_fuse_blocks`` (default True): run inverted-residual blocks as one op."""
+    value = options.get("cpu_fuse_blocks", True)
+    if not isinstance(value, bool):
+        raise MaceError(f"cpu_fuse_blocks must be True or False, not {value!r}")
+    return value
+
+
 class _Program:
     """A partition as C step lists with Python runners in between (ops without a native
     step). Buffers: arrays fixed now (arena slots, constants) or set per run (the
@@ -77,6 +85,12 @@ class _Program:
     def __init__(self, run: FusedRun) -> None:
         self.ffi, self.lib = native.load()
         self.graph = run.graph
+        # uses of each tensor inside the partition, plus one for each partition output
+        self.uses: dict[str, int] = {}
+        for name in [n for node in run.nodes for n in node.inputs] + list(run.outputs):
+            self.uses[name] = self.uses.get(name, 0) + 1
+        self.fuse_blocks = fuse_blocks_option(run.options)
+        self.conv_of: dict[str, tuple[int, Node, NativeStep]] = {}  # output -> conv step
         self.steps = self.ffi.new("mc_step[]", max(1, len(run.nodes)))
         self.count = 0
         self.arrays: list[np.ndarray | None] = []
@@ -108,8 +122,41 @@ class _Program:
             self._append_python(node, runner)
         elif step.kind == ALIAS:
             self.where[node.outputs[0]] = self.buffer(node.inputs[0])
-        else:
+        elif not self._append_block(node, step):
             self._append_native(node, step)
+            if step.kind == self.lib.MC_STEP_CONV:
+                self.conv_of[node.outputs[0]] = (self.count - 1, node, step)
+
+    def _append_block(self, node: Node, step: NativeStep) -> bool:
+        """Whether ``node`` ends an inverted-residual block (1x1 expand, 3x3 depthwise, 1x1
+        project: its two previous steps, their outputs read only by the next) that the
+        fused kernel takes (csrc/block.c). Then the expand's step becomes the block's and
+        the depthwise step is dropped; profiles show the block's time on ``node`` and none
+        on the other two."""
+        if not self.fuse_blocks or step.kind != self.lib.MC_STEP_CONV:
+            return False
+        dw = self.conv_of.get(node.inputs[0])
+        expand = self.conv_of.get(dw[1].inputs[0]) if dw else None
+        if (not dw or not expand or dw[0] != self.count - 1 or expand[0] != self.count - 2
+                or self.uses.get(node.inputs[0]) != 1 or self.uses.get(dw[1].inputs[0]) != 1
+                or self.segments[-1][0] != "c" or self.segments[-1][2] < 2):
+            return False
+        raw = self.lib.mc_block_create(expand[2].op, dw[2].op, step.op)
+        if raw == self.ffi.NULL:
+            return False
+        block = self.ffi.gc(raw, self.lib.mc_block_destroy)
+        self.keep.append(block)
+        self.count -= 1  # the depthwise step
+        s = self.steps[self.count - 1]  # the expand's: its input, the project's output
+        s.kind = self.lib.MC_STEP_BLOCK
+        s.op = block
+        s.out = self.add(step.slot[0] if step.slot is not None else None)
+        if step.slot is None:
+            self.allocs.append((s.out, step.shape))
+        self.where[node.outputs[0]] = s.out
+        kind, first, count, nodes = self.segments[-1]
+        self.segments[-1] = (kind, first, count - 1, [*nodes[:-2], node])
+        return True
 
     def _append_native(self, node: Node, step: NativeStep) -> None:
         s = self.steps[self.count]

@@ -1,0 +1,209 @@
+/* Inverted-residual blocks (MobileNetV2's 1x1 expand, 3x3 depthwise, 1x1 project) run as
+ * one op, chunk by chunk of output rows, so that the expanded tensor (6x the block's
+ * channels) never leaves the thread's L2.
+ *
+ * A task is a chunk of `rows` output rows. Its thread runs, all in its own scratch:
+ *   1. the expand GEMM on the input rows the chunk's depthwise rows read; the rows it shares
+ *      with the chunk above (1 or 2: the halo) are moved up from that chunk's scratch when
+ *      the same thread ran it just before, else computed again,
+ *   2. the depthwise 3x3 kernel on those rows (the band cut of depthwise.c: the same row
+ *      kernels on a plane cut to the chunk, top padding shifted),
+ *   3. the project GEMM on the chunk's depthwise rows, written to the output rows.
+ * The three plans are those of the ops (conv.c), so each output is computed by the same
+ * kernels, in the same order: the results are bit-identical to the three ops.
+ * Chunks run in order per thread (thread i takes a contiguous range of them, threadpool.c),
+ * so a thread reads and writes one band of rows of the block's input and output, the only
+ * tensors other threads see. Unfused, every op hands about half of its output to the
+ * other threads. This 2-vCPU host has spells (seconds to minutes) in which its vCPUs are
+ * slow to share data (a cache line's round trip 400 ns instead of 70-120; "slow" below,
+ * else "calm"): there MobileNetV2's early ops took 1.5-3.5x as long at 2 threads, and the
+ * model 2.8 ms instead of 1.7. Fused, its blocks at 112x112 to 28x28 took 0.53-0.60x the
+ * time of their three ops (the model -17%); calm, 1.03-1.1x (the model +1%); at 1 thread
+ * level (+-1%; MobileNetV2 0.5 128 -8%).
+ *
+ * Taken (mc_block_create) where the expand and project are gemm1x1 plans (fp32 arithmetic),
+ * the depthwise one runs the hand-written x86 3x3 row kernels with a clamp (ReLU / Clip) or
+ * no activation, batch 1, and the expanded rows of a chunk of at least MIN_ROWS output rows
+ * fit CHUNK_BYTES; elsewhere the three ops run as they are.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* expanded + depthwise rows of one chunk (scratch, in L2). MobileNetV2 at 2 threads against
+ * the three ops, interleaved runs, calm / slow: 384 KiB +4% / -8%, 512 KiB +2% / -17%,
+ * 768 KiB +1% / -17% */
+#define CHUNK_BYTES (768L << 10)
+#define MIN_ROWS 4             /* fewer rows per chunk: too many halo rows recomputed */
+#define MIN_PLANE 28 * 28      /* smaller images: their tensors already stay in cache */
+
+struct mc_block {
+    const mc_conv *e, *d, *pj; /* expand, depthwise, project (owned by the ops) */
+    int rows;                  /* most output rows per chunk (scratch planes hold these) */
+    int in_rows;               /* the input rows those read: expand scratch planes */
+    long *koff;                /* project's B rows: plane k of the depthwise scratch */
+    mc_dw3x3_clamp_fn dw;
+};
+
+static int plain_1x1(const mc_conv *c) {
+    return c->algo == ALGO_GEMM1X1 && (c->apack || c->apack16) && !c->f16_arith && c->p.n == 1;
+}
+
+/* A 1x1 plan's packed weights, fp32 or fp16 (widened per block by the GEMM). */
+static mc_src weights(const mc_conv *c) {
+    if (c->apack16) return (mc_src){.kind = MC_SRC_PACKED_F16, .h = c->apack16};
+    return (mc_src){.kind = MC_SRC_PACKED, .p = c->apack};
+}
+
+static int clamp_or_none(int act) {
+    return act == MC_ACT_NONE || act == MC_ACT_RELU || act == MC_ACT_CLIP;
+}
+
+mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj) {
+    if (!e || !d || !pj || !plain_1x1(e) || !plain_1x1(pj) || d->algo != ALGO_DEPTHWISE)
+        return NULL;
+    const mc_conv_params *pd = &d->p;
+    if (pd->n != 1 || pd->c != e->p.m || pd->m != pd->c || pj->p.c != pd->m ||
+        pd->h != e->p.h || pd->w != e->p.w || pj->p.h != pd->oh || pj->p.w != pd->ow)
+        return NULL;
+    if (pd->kh != 3 || pd->kw != 3 || pd->dh != 1 || pd->dw != 1 || pd->sh != pd->sw ||
+        (pd->sh != 1 && pd->sh != 2) || pd->ow > MC_DW_MAX_OW || !clamp_or_none(pd->act) ||
+        (long)pd->h * pd->w < MIN_PLANE)
+        return NULL;
+    mc_dw3x3_clamp_fn dw = NULL;
+#ifdef MC_X86
+    if (d->isa_id == MC_ISA_AVX512)
+        dw = pd->sh == 1 ? mc_dw3x3s1_avx512 : pd->ow <= 8 ? mc_dw3x3s2_avx2 : mc_dw3x3s2_avx512;
+    else if (d->isa_id == MC_ISA_AVX2)
+        dw = pd->sh == 1 ? mc_dw3x3s1_avx2 : mc_dw3x3s2_avx2;
+#endif
+    if (!dw || e->isa_id != d->isa_id || pj->isa_id != d->isa_id) return NULL;
+    /* the most rows whose expanded input and depthwise output fit CHUNK_BYTES */
+    const long per_row = (long)sizeof(float) * pd->c * (pd->sh * pd->w + pd->ow);
+    int rows = (int)MC_MIN((long)pd->oh, CHUNK_BYTES / per_row);
+    if (rows < MIN_ROWS) return NULL;
+    mc_block *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->e = e;
+    b->d = d;
+    b->pj = pj;
+    b->rows = rows;
+    b->in_rows = MC_MIN(pd->h, (rows - 1) * pd->sh + pd->kh);
+    b->dw = dw;
+    b->koff = malloc(sizeof(long) * (size_t)pd->c);
+    if (!b->koff) {
+        free(b);
+        return NULL;
+    }
+    for (int k = 0; k < pd->c; k++) b->koff[k] = (long)k * rows * pd->ow;
+    return b;
+}
+
+void mc_block_destroy(mc_block *b) {
+    if (!b) return;
+    free(b->koff);
+    free(b);
+}
+
+int mc_block_rows(const mc_block *b) { return b->rows; }
+
+typedef struct {
+    const mc_block *b;
+    int rows; /* output rows per chunk, this run */
+    mc_threads *t;
+    const float *x;
+    float *y;
+    long *last; /* per thread: the chunk its scratch holds the expanded rows of (-1: none) */
+    int failed;
+} block_job;
+
+static void fail(block_job *j, int rc) {
+    if (rc != MC_OK) __atomic_store_n(&j->failed, rc, __ATOMIC_RELAXED);
+}
+
+static void block_task(void *raw, long task, int tid) {
+    block_job *j = raw;
+    const mc_block *b = j->b;
+    const mc_conv *e = b->e, *d = b->d, *pj = b->pj;
+    const mc_conv_params *pd = &d->p;
+    const int s = pd->sh, r0 = (int)task * j->rows, r1 = MC_MIN(pd->oh, r0 + j->rows);
+    /* input rows [a, z) of the depthwise rows [r0, r1) */
+    const int a = MC_MAX(0, r0 * s - pd->pt);
+    const int z = MC_MIN(pd->h, (r1 - 1) * s - pd->pt + pd->kh);
+    const long in_plane = (long)b->in_rows * pd->w, out_plane = (long)b->rows * pd->ow;
+    float *ex = mc_ws_get(j->t, tid, MC_WS_CONV_IN, sizeof(float) * (size_t)pd->c * in_plane);
+    float *dx = mc_ws_get(j->t, tid, MC_WS_CONV_OUT, sizeof(float) * (size_t)pd->c * out_plane);
+    float *zero = mc_ws_get(j->t, tid, MC_WS_MISC, sizeof(float) * (size_t)pd->w);
+    if (!ex || !dx || !zero) {
+        fail(j, MC_ERR_NOMEM);
+        return;
+    }
+    memset(zero, 0, sizeof(float) * (size_t)pd->w);
+    /* 1. expand: rows [a, z) of every input plane, read in place. When this thread ran the
+     * chunk above, its last rows are the first ones here: moved up, not computed again. */
+    int from = a;
+    if (j->last[tid] == task - 1 && task > 0) {
+        const int pa = MC_MAX(0, (r0 - j->rows) * s - pd->pt); /* that chunk's first row */
+        from = MC_MIN(pd->h, (r0 - 1) * s - pd->pt + pd->kh);  /* ... and its end */
+        if (from > a)
+            for (int c = 0; c < pd->c; c++)
+                memmove(ex + c * in_plane, ex + c * in_plane + (long)(a - pa) * pd->w,
+                        sizeof(float) * (size_t)(from - a) * pd->w);
+        else
+            from = a;
+    }
+    j->last[tid] = task;
+    mc_gemm_sub sub = {0};
+    sub.a = weights(e);
+    sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = j->x + (long)from * pd->w, .koff = e->koff};
+    sub.c = ex + (long)(from - a) * pd->w;
+    sub.ldc = in_plane;
+    sub.bias = e->bias;
+    mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, {e->p.act, e->p.act_a, e->p.act_b}};
+    int rc = mc_gemm_in_task(j->t, tid, e->isa, e->p.m, (z - from) * pd->w, e->k, &sub, &ep);
+    if (rc != MC_OK) {
+        fail(j, rc);
+        return;
+    }
+    /* 2. depthwise: output rows [r0, r1) from the scratch rows, the plane cut to them */
+    mc_conv_params cut = *pd;
+    cut.h = z - a;
+    cut.oh = r1 - r0;
+    cut.pt = pd->pt + a - r0 * s;
+    const int clamp = pd->act != MC_ACT_NONE;
+    const float lo = pd->act == MC_ACT_CLIP ? pd->act_a : (clamp ? 0.0f : -INFINITY);
+    const float hi = pd->act == MC_ACT_CLIP ? pd->act_b : INFINITY;
+    for (int c = 0; c < pd->c; c++)
+        b->dw(&cut, ex + c * in_plane, d->w + c * 9, d->bias[c], dx + c * out_plane, zero, lo,
+              hi);
+    /* 3. project: the chunk's rows of every output plane */
+    const long oplane = (long)pj->p.h * pj->p.w;
+    sub.a = weights(pj);
+    sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = dx, .koff = b->koff};
+    sub.c = j->y + (long)r0 * pd->ow;
+    sub.ldc = oplane;
+    sub.bias = pj->bias;
+    ep.act = (mc_act){pj->p.act, pj->p.act_a, pj->p.act_b};
+    fail(j, mc_gemm_in_task(j->t, tid, pj->isa, pj->p.m, (r1 - r0) * pd->ow, pj->k, &sub, &ep));
+}
+
+int mc_block_run(const mc_block *b, mc_threads *t, const float *x, float *y) {
+    const mc_conv_params *pd = &b->d->p;
+    const double flops = 2.0 * pd->h * pd->w * (double)b->e->p.m * b->e->k +
+                         2.0 * 9.0 * pd->oh * pd->ow * pd->c +
+                         2.0 * pd->oh * pd->ow * (double)b->pj->p.m * b->pj->k;
+    const int threads = mc_threads_for(t, flops * MC_NS_PER_GEMM_FLOP);
+    /* chunks of at most b->rows rows, as many per thread, of equal size */
+    const long chunks = MC_ROUND_UP(MC_CEIL_DIV(pd->oh, b->rows), threads);
+    const int rows = (int)MC_CEIL_DIV(pd->oh, chunks);
+    const int n = mc_threads_n(t);
+    long last[n];
+    for (int i = 0; i < n; i++) last[i] = -1;
+    block_job j = {b, rows, t, x, y, last, 0};
+    mc_op_begin(t);
+    mc_parallel(t, threads, MC_CEIL_DIV(pd->oh, rows), block_task, &j);
+    mc_op_end(t);
+    return j.failed;
+}

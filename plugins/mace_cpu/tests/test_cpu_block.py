@@ -1,0 +1,127 @@
+"""Inverted-residual blocks run as one op (csrc/block.c): a 1x1 expand, 3x3 depthwise and
+1x1 project conv inside a fused partition become one step, chunk by chunk of output rows.
+Its outputs are bit-identical to the three ops run one by one (cpu_fuse_blocks=False), at
+any thread count and geometry, and match the reference device; blocks the fused kernel does
+not take run as three ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mace_core.dtypes import DType
+from mace_core.errors import MaceError
+from mace_core.ir import Graph, Node, TensorDesc
+from mace_core.registry import default_registry
+from mace_core.runtime.model import Model
+from mace_core.shape_inference import infer_shapes
+
+from cpu_helpers import assert_rel_close, randn
+
+RELU6 = {"activation": "Clip", "activation_params": [0.0, 6.0]}
+ACTS = {"relu6": RELU6, "relu": {"activation": "Relu"}, "none": {},
+        "hardswish": {"activation": "HardSwish"}}
+
+
+def block_graph(c: int, e: int, out: int, h: int, w: int, stride: int = 1,
+                dw_act: str = "relu6", residual: bool = False, expose_dw: bool = False,
+                seed: int = 0) -> Graph:
+    """x -> 1x1 expand (ReLU6) -> 3x3 depthwise (stride, pad 1) -> 1x1 project [+ x]."""
+    rng = np.random.default_rng(seed)
+    outputs = ["y", "d"] if expose_dw else ["y"]
+    g = Graph("block", inputs=["x"], outputs=outputs)
+    g.tensors["x"] = TensorDesc("x", DType.FLOAT32, (1, c, h, w))
+    g.add_constant("we", randn(rng, e, c, 1, 1, scale=1 / np.sqrt(c)))
+    g.add_constant("be", randn(rng, e, scale=0.1))
+    g.add_constant("wd", randn(rng, e, 1, 3, 3, scale=1 / 3))
+    g.add_constant("bd", randn(rng, e, scale=0.1))
+    g.add_constant("wp", randn(rng, out, e, 1, 1, scale=1 / np.sqrt(e)))
+    g.add_constant("bp", randn(rng, out, scale=0.1))
+    g.nodes = [
+        Node("expand", "Conv", ["x", "we", "be"], ["t"], dict(RELU6)),
+        Node("dw", "Conv", ["t", "wd", "bd"], ["d"],
+             {"group": e, "pads": [1, 1, 1, 1], "strides": [stride, stride],
+              **ACTS[dw_act]}),
+        Node("project", "Conv", ["d", "wp", "bp"], ["p" if residual else "y"]),
+    ]
+    if residual:
+        g.nodes.append(Node("residual", "Add", ["p", "x"], ["y"]))
+    infer_shapes(g, default_registry())
+    for value in g.constants.values():
+        value.flags.writeable = False  # as in a loaded model
+    return g
+
+
+def native_steps(session) -> int:
+    return sum(unit.runner.info["native_steps"] for unit in session._fused_units
+               if unit.step is None)
+
+
+def run_both(graph: Graph, threads: int, seed: int = 1, **options):
+    model = Model(graph)
+    fused = model.session(["cpu"], cpu_threads=threads, **options)
+    plain = model.session(["cpu"], cpu_threads=threads, cpu_fuse_blocks=False, **options)
+    c, h, w = graph.tensors["x"].shape[1:]
+    x = randn(np.random.default_rng(seed), 1, c, h, w)
+    return fused, plain, fused.run({"x": x}), plain.run({"x": x}), x
+
+
+def steps_saved(isa: str) -> int:
+    """The fused kernel runs the hand-written x86 depthwise kernels (AVX2 / AVX-512):
+    three convs become one step there; elsewhere they stay three."""
+    return 2 if isa in ("avx2", "avx512") else 0
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("geo", [
+    (24, 144, 24, 56, 56, 1, True),   # MobileNetV2's 56x56 block, with its residual Add
+    (16, 96, 24, 64, 64, 2, False),   # stride 2, even size
+    (8, 48, 16, 57, 45, 2, False),    # stride 2, odd sizes
+    (32, 192, 32, 28, 28, 1, True),   # the smallest image the kernel takes
+    (12, 72, 20, 40, 100, 1, False),  # wide rows, a partial last sliver
+])
+def test_block_is_one_step_and_bit_identical(geo, threads, isa):
+    c, e, out, h, w, stride, residual = geo
+    graph = block_graph(c, e, out, h, w, stride, residual=residual)
+    fused, plain, got, want, x = run_both(graph, threads)
+    assert native_steps(fused) == native_steps(plain) - steps_saved(isa)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    for _ in range(3):  # scratch rows kept between chunks and runs: still the same
+        np.testing.assert_array_equal(fused.run({"x": x})["y"], want["y"])
+    ref = Model(graph).session(["reference"]).run({"x": x})
+    assert_rel_close(got["y"], ref["y"], 1e-5)
+
+
+@pytest.mark.parametrize("dw_act", ["relu", "none"])
+def test_block_other_clamps(dw_act, isa):
+    graph = block_graph(16, 64, 16, 48, 48, 1, dw_act=dw_act)
+    fused, plain, got, want, _ = run_both(graph, 2)
+    assert native_steps(fused) == native_steps(plain) - steps_saved(isa)
+    np.testing.assert_array_equal(got["y"], want["y"])
+
+
+def test_block_with_fp16_weights(isa):
+    """Weights kept as fp16 in the plans: the block widens them as the three ops do."""
+    graph = block_graph(24, 144, 24, 56, 56, 2)
+    fused, plain, got, want, _ = run_both(graph, 2, cpu_weight_dtype="float16")
+    assert native_steps(fused) == native_steps(plain) - steps_saved(isa)
+    np.testing.assert_array_equal(got["y"], want["y"])
+
+
+@pytest.mark.parametrize("case", ["small_image", "hardswish", "dw_output_used"])
+def test_blocks_the_kernel_does_not_take_run_as_three_ops(case):
+    graph = {"small_image": lambda: block_graph(32, 192, 32, 14, 14),
+             "hardswish": lambda: block_graph(16, 64, 16, 48, 48, dw_act="hardswish"),
+             "dw_output_used": lambda: block_graph(16, 64, 16, 48, 48, expose_dw=True)}[case]()
+    fused, plain, got, want, x = run_both(graph, 2)
+    assert native_steps(fused) == native_steps(plain)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    ref = Model(graph).session(["reference"]).run({"x": x})
+    assert_rel_close(got["y"], ref["y"], 1e-5)
+
+
+def test_fuse_blocks_option_is_checked():
+    model = Model(block_graph(16, 64, 16, 48, 48))
+    with pytest.raises(MaceError, match="cpu_fuse_blocks must be True or False"):
+        model.session(["cpu"], cpu_fuse_blocks="yes").run(
+            {"x": np.zeros((1, 16, 48, 48), np.float32)})
