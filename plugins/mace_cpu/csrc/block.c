@@ -1,6 +1,8 @@
 /* Inverted-residual blocks (MobileNetV2's 1x1 expand, 3x3 depthwise, 1x1 project) run as
  * one op, chunk by chunk of output rows, so that the expanded tensor (6x the block's
- * channels) never leaves the thread's L2.
+ * channels) never leaves the thread's L2. Without the expand (a depthwise + pointwise pair,
+ * MobileNetV1's layers and MobileNetV2's first block) the same, minus step 1: the
+ * depthwise rows read the block's input.
  *
  * A task is a chunk of `rows` output rows. Its thread runs, all in its own scratch:
  *   1. the expand GEMM on the input rows the chunk's depthwise rows read; the rows it shares
@@ -62,11 +64,13 @@ static int clamp_or_none(int act) {
 }
 
 mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj) {
-    if (!e || !d || !pj || !plain_1x1(e) || !plain_1x1(pj) || d->algo != ALGO_DEPTHWISE)
+    if (!d || !pj || (e && !plain_1x1(e)) || !plain_1x1(pj) || d->algo != ALGO_DEPTHWISE)
         return NULL;
     const mc_conv_params *pd = &d->p;
-    if (pd->n != 1 || pd->c != e->p.m || pd->m != pd->c || pj->p.c != pd->m ||
-        pd->h != e->p.h || pd->w != e->p.w || pj->p.h != pd->oh || pj->p.w != pd->ow)
+    if (pd->n != 1 || pd->m != pd->c || pj->p.c != pd->m || pj->p.h != pd->oh ||
+        pj->p.w != pd->ow)
+        return NULL;
+    if (e && (pd->c != e->p.m || pd->h != e->p.h || pd->w != e->p.w || e->isa_id != d->isa_id))
         return NULL;
     if (pd->kh != 3 || pd->kw != 3 || pd->dh != 1 || pd->dw != 1 || pd->sh != pd->sw ||
         (pd->sh != 1 && pd->sh != 2) || pd->ow > MC_DW_MAX_OW || !clamp_or_none(pd->act) ||
@@ -79,9 +83,9 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
     else if (d->isa_id == MC_ISA_AVX2)
         dw = pd->sh == 1 ? mc_dw3x3s1_avx2 : mc_dw3x3s2_avx2;
 #endif
-    if (!dw || e->isa_id != d->isa_id || pj->isa_id != d->isa_id) return NULL;
+    if (!dw || pj->isa_id != d->isa_id) return NULL;
     /* the most rows whose expanded input and depthwise output fit CHUNK_BYTES */
-    const long per_row = (long)sizeof(float) * pd->c * (pd->sh * pd->w + pd->ow);
+    const long per_row = (long)sizeof(float) * pd->c * ((e ? pd->sh * pd->w : 0) + pd->ow);
     int rows = (int)MC_MIN((long)pd->oh, CHUNK_BYTES / per_row);
     if (rows < MIN_ROWS) return NULL;
     mc_block *b = calloc(1, sizeof *b);
@@ -90,7 +94,7 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
     b->d = d;
     b->pj = pj;
     b->rows = rows;
-    b->in_rows = MC_MIN(pd->h, (rows - 1) * pd->sh + pd->kh);
+    b->in_rows = e ? MC_MIN(pd->h, (rows - 1) * pd->sh + pd->kh) : 0;
     b->dw = dw;
     b->koff = malloc(sizeof(long) * (size_t)pd->c);
     if (!b->koff) {
@@ -133,51 +137,62 @@ static void block_task(void *raw, long task, int tid) {
     const int a = MC_MAX(0, r0 * s - pd->pt);
     const int z = MC_MIN(pd->h, (r1 - 1) * s - pd->pt + pd->kh);
     const long in_plane = (long)b->in_rows * pd->w, out_plane = (long)b->rows * pd->ow;
-    float *ex = mc_ws_get(j->t, tid, MC_WS_CONV_IN, sizeof(float) * (size_t)pd->c * in_plane);
+    float *ex = e ? mc_ws_get(j->t, tid, MC_WS_CONV_IN, sizeof(float) * (size_t)pd->c * in_plane)
+                  : NULL;
     float *dx = mc_ws_get(j->t, tid, MC_WS_CONV_OUT, sizeof(float) * (size_t)pd->c * out_plane);
     float *zero = mc_ws_get(j->t, tid, MC_WS_MISC, sizeof(float) * (size_t)pd->w);
-    if (!ex || !dx || !zero) {
+    if ((e && !ex) || !dx || !zero) {
         fail(j, MC_ERR_NOMEM);
         return;
     }
     memset(zero, 0, sizeof(float) * (size_t)pd->w);
-    /* 1. expand: rows [a, z) of every input plane, read in place. When this thread ran the
-     * chunk above, its last rows are the first ones here: moved up, not computed again. */
-    int from = a;
-    if (j->last[tid] == task - 1 && task > 0) {
-        const int pa = MC_MAX(0, (r0 - j->rows) * s - pd->pt); /* that chunk's first row */
-        from = MC_MIN(pd->h, (r0 - 1) * s - pd->pt + pd->kh);  /* ... and its end */
-        if (from > a)
-            for (int c = 0; c < pd->c; c++)
-                memmove(ex + c * in_plane, ex + c * in_plane + (long)(a - pa) * pd->w,
-                        sizeof(float) * (size_t)(from - a) * pd->w);
-        else
-            from = a;
-    }
-    j->last[tid] = task;
-    mc_gemm_sub sub = {0};
-    sub.a = weights(e);
-    sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = j->x + (long)from * pd->w, .koff = e->koff};
-    sub.c = ex + (long)(from - a) * pd->w;
-    sub.ldc = in_plane;
-    sub.bias = e->bias;
-    mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, {e->p.act, e->p.act_a, e->p.act_b}};
-    int rc = mc_gemm_in_task(j->t, tid, e->isa, e->p.m, (z - from) * pd->w, e->k, &sub, &ep);
-    if (rc != MC_OK) {
-        fail(j, rc);
-        return;
-    }
-    /* 2. depthwise: output rows [r0, r1) from the scratch rows, the plane cut to them */
-    mc_conv_params cut = *pd;
-    cut.h = z - a;
+    mc_conv_params cut = *pd; /* the depthwise plane cut to the chunk: see step 2 */
     cut.oh = r1 - r0;
-    cut.pt = pd->pt + a - r0 * s;
+    mc_gemm_sub sub = {0};
+    mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, {MC_ACT_NONE, 0.0f, 0.0f}};
+    const float *dw_in = j->x; /* no expand: the depthwise conv reads the input planes */
+    long dw_plane = (long)pd->h * pd->w;
+    cut.pt = pd->pt - r0 * s;
+    if (e) {
+        /* 1. expand: rows [a, z) of every input plane, read in place. When this thread ran
+         * the chunk above, its last rows are the first ones here: moved up, not computed
+         * again. The depthwise conv reads them from this scratch. */
+        dw_in = ex;
+        dw_plane = in_plane;
+        cut.h = z - a;
+        cut.pt = pd->pt + a - r0 * s;
+        int from = a;
+        if (j->last[tid] == task - 1 && task > 0) {
+            const int pa = MC_MAX(0, (r0 - j->rows) * s - pd->pt); /* that chunk's rows */
+            from = MC_MIN(pd->h, (r0 - 1) * s - pd->pt + pd->kh);  /* ... end here */
+            if (from > a)
+                for (int c = 0; c < pd->c; c++)
+                    memmove(ex + c * in_plane, ex + c * in_plane + (long)(a - pa) * pd->w,
+                            sizeof(float) * (size_t)(from - a) * pd->w);
+            else
+                from = a;
+        }
+        j->last[tid] = task;
+        sub.a = weights(e);
+        sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = j->x + (long)from * pd->w, .koff = e->koff};
+        sub.c = ex + (long)(from - a) * pd->w;
+        sub.ldc = in_plane;
+        sub.bias = e->bias;
+        ep.act = (mc_act){e->p.act, e->p.act_a, e->p.act_b};
+        int rc = mc_gemm_in_task(j->t, tid, e->isa, e->p.m, (z - from) * pd->w, e->k, &sub, &ep);
+        if (rc != MC_OK) {
+            fail(j, rc);
+            return;
+        }
+    }
+    /* 2. depthwise: output rows [r0, r1) (the band cut of depthwise.c: input rows from the
+     * shifted top padding) */
     const int clamp = pd->act != MC_ACT_NONE;
     const float lo = pd->act == MC_ACT_CLIP ? pd->act_a : (clamp ? 0.0f : -INFINITY);
     const float hi = pd->act == MC_ACT_CLIP ? pd->act_b : INFINITY;
     for (int c = 0; c < pd->c; c++)
-        b->dw(&cut, ex + c * in_plane, d->w + c * 9, d->bias[c], dx + c * out_plane, zero, lo,
-              hi);
+        b->dw(&cut, dw_in + c * dw_plane, d->w + c * 9, d->bias[c], dx + c * out_plane, zero,
+              lo, hi);
     /* 3. project: the chunk's rows of every output plane */
     const long oplane = (long)pj->p.h * pj->p.w;
     sub.a = weights(pj);
@@ -191,7 +206,7 @@ static void block_task(void *raw, long task, int tid) {
 
 int mc_block_run(const mc_block *b, mc_threads *t, const float *x, float *y) {
     const mc_conv_params *pd = &b->d->p;
-    const double flops = 2.0 * pd->h * pd->w * (double)b->e->p.m * b->e->k +
+    const double flops = (b->e ? 2.0 * pd->h * pd->w * (double)b->e->p.m * b->e->k : 0.0) +
                          2.0 * 9.0 * pd->oh * pd->ow * pd->c +
                          2.0 * pd->oh * pd->ow * (double)b->pj->p.m * b->pj->k;
     const int threads = mc_threads_for(t, flops * MC_NS_PER_GEMM_FLOP);

@@ -107,6 +107,47 @@ def test_block_with_fp16_weights(isa):
     np.testing.assert_array_equal(got["y"], want["y"])
 
 
+def separable_chain(layers: int = 4, c: int = 16, h: int = 56, seed: int = 0) -> Graph:
+    """MobileNetV1's shape: a stem conv, then depthwise 3x3 + pointwise 1x1 pairs (stride 2
+    every other pair, TF's asymmetric pads). The arena reuses slots along the chain, so a
+    pair's output may get its input's slot."""
+    rng = np.random.default_rng(seed)
+    g = Graph("separable", inputs=["x"], outputs=["y"])
+    g.tensors["x"] = TensorDesc("x", DType.FLOAT32, (1, 3, h, h))
+    g.add_constant("w0", randn(rng, c, 3, 3, 3, scale=0.3))
+    g.nodes = [Node("stem", "Conv", ["x", "w0"], ["t0"], {"pads": [1, 1, 1, 1], **RELU6})]
+    prev, ch = "t0", c
+    for i in range(layers):
+        stride = 2 if i % 2 else 1
+        pads = [0, 0, 1, 1] if stride == 2 else [1, 1, 1, 1]
+        g.add_constant(f"wd{i}", randn(rng, ch, 1, 3, 3, scale=1 / 3))
+        g.add_constant(f"wp{i}", randn(rng, 2 * ch, ch, 1, 1, scale=1 / np.sqrt(ch)))
+        out = "y" if i == layers - 1 else f"p{i}"
+        g.nodes += [
+            Node(f"dw{i}", "Conv", [prev, f"wd{i}"], [f"d{i}"],
+                 {"group": ch, "pads": pads, "strides": [stride, stride], **RELU6}),
+            Node(f"pw{i}", "Conv", [f"d{i}", f"wp{i}"], [out], dict(RELU6)),
+        ]
+        prev, ch = out, 2 * ch
+    infer_shapes(g, default_registry())
+    for value in g.constants.values():
+        value.flags.writeable = False
+    return g
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_pointwise_pairs_and_arena_slots(threads, isa):
+    """Pairs (no expand) fuse too, but never where the arena gave the pair's output the
+    slot of its input (the block reads its input until its last chunk): bit-identical."""
+    graph = separable_chain()
+    fused, plain, got, want, x = run_both(graph, threads)
+    np.testing.assert_array_equal(got["y"], want["y"])
+    for _ in range(2):
+        np.testing.assert_array_equal(fused.run({"x": x})["y"], want["y"])
+    if steps_saved(isa):
+        assert native_steps(fused) < native_steps(plain)
+
+
 @pytest.mark.parametrize("case", ["small_image", "hardswish", "dw_output_used"])
 def test_blocks_the_kernel_does_not_take_run_as_three_ops(case):
     graph = {"small_image": lambda: block_graph(32, 192, 32, 14, 14),
@@ -125,3 +166,14 @@ def test_fuse_blocks_option_is_checked():
     with pytest.raises(MaceError, match="cpu_fuse_blocks must be True or False"):
         model.session(["cpu"], cpu_fuse_blocks="yes").run(
             {"x": np.zeros((1, 16, 48, 48), np.float32)})
+
+
+def test_cli_flag_turns_blocks_off():
+    import argparse
+
+    from mace_core.cli.common import add_device_options, device_options
+
+    parser = argparse.ArgumentParser()
+    add_device_options(parser)
+    assert device_options(parser.parse_args(["--cpu-no-fuse-blocks"]))["cpu_fuse_blocks"] is False
+    assert "cpu_fuse_blocks" not in device_options(parser.parse_args([]))

@@ -148,6 +148,9 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
                    help="CPU arithmetic of the GEMM convs and constant-weight Gemm/MatMul: "
                    "float16 uses fp16 FMLA on aarch64 CPUs with asimdhp (`mace devices` "
                    "says), fp32 elsewhere; default float32")
+    g.add_argument("--cpu-no-fuse-blocks", action="store_true",
+                   help="run MobileNetV2-style blocks (1x1 expand, 3x3 depthwise, 1x1 project) "
+                   "as three CPU ops, not as one (profiles then time each conv)")
     g.add_argument("--gpu-storage", choices=["auto", "image", "buffer"],
                    help="GPU tensor storage (default auto: buffer on NVIDIA, image2d on other "
                    "GPUs)")
@@ -166,6 +169,7 @@ def device_options(args: argparse.Namespace) -> dict:
         "cpu_weight_dtype": args.cpu_weight_dtype,
         "cpu_linger_us": args.cpu_linger_us,
         "cpu_precision": args.cpu_precision,
+        "cpu_fuse_blocks": False if args.cpu_no_fuse_blocks else None,
         "gpu_storage": args.gpu_storage,
         "gpu_fp16_storage": args.gpu_fp16 or None,
         "gpu_kernel_time_limit_ms": args.gpu_kernel_time_limit_ms,

@@ -128,26 +128,32 @@ class _Program:
                 self.conv_of[node.outputs[0]] = (self.count - 1, node, step)
 
     def _append_block(self, node: Node, step: NativeStep) -> bool:
-        """Whether ``node`` ends an inverted-residual block (1x1 expand, 3x3 depthwise, 1x1
-        project: its two previous steps, their outputs read only by the next) that the
-        fused kernel takes (csrc/block.c). Then the expand's step becomes the block's and
-        the depthwise step is dropped; profiles show the block's time on ``node`` and none
-        on the other two."""
+        """Whether ``node`` ends an inverted-residual block: a 1x1 project conv after a 3x3
+        depthwise conv, with or without the 1x1 expand conv before that (the previous
+        steps; each one's output read only by the next) that the fused kernel takes
+        (csrc/block.c). Then the first conv's step becomes the block's and the others are
+        dropped; profiles show the block's time on ``node`` and none on the others."""
         if not self.fuse_blocks or step.kind != self.lib.MC_STEP_CONV:
             return False
         dw = self.conv_of.get(node.inputs[0])
-        expand = self.conv_of.get(dw[1].inputs[0]) if dw else None
-        if (not dw or not expand or dw[0] != self.count - 1 or expand[0] != self.count - 2
-                or self.uses.get(node.inputs[0]) != 1 or self.uses.get(dw[1].inputs[0]) != 1
-                or self.segments[-1][0] != "c" or self.segments[-1][2] < 2):
+        if (not dw or dw[0] != self.count - 1 or self.uses.get(node.inputs[0]) != 1
+                or self.segments[-1][0] != "c"):
             return False
-        raw = self.lib.mc_block_create(expand[2].op, dw[2].op, step.op)
+        expand = self.conv_of.get(dw[1].inputs[0])
+        if (not expand or expand[0] != self.count - 2 or self.uses.get(dw[1].inputs[0]) != 1
+                or self.segments[-1][2] < 2):
+            expand = None
+        raw = self._block(expand, dw, step)
+        if raw == self.ffi.NULL and expand:  # the depthwise and project convs alone?
+            expand = None
+            raw = self._block(None, dw, step)
         if raw == self.ffi.NULL:
             return False
         block = self.ffi.gc(raw, self.lib.mc_block_destroy)
         self.keep.append(block)
-        self.count -= 1  # the depthwise step
-        s = self.steps[self.count - 1]  # the expand's: its input, the project's output
+        absorbed = 2 if expand else 1
+        self.count -= absorbed - 1  # the steps after the block's first
+        s = self.steps[self.count - 1]  # the first conv's: its input, the project's output
         s.kind = self.lib.MC_STEP_BLOCK
         s.op = block
         s.out = self.add(step.slot[0] if step.slot is not None else None)
@@ -155,8 +161,21 @@ class _Program:
             self.allocs.append((s.out, step.shape))
         self.where[node.outputs[0]] = s.out
         kind, first, count, nodes = self.segments[-1]
-        self.segments[-1] = (kind, first, count - 1, [*nodes[:-2], node])
+        self.segments[-1] = (kind, first, count - (absorbed - 1), [*nodes[:-absorbed], node])
         return True
+
+    def _block(self, expand: tuple | None, dw: tuple, step: NativeStep) -> Any:
+        """The C block of these conv steps, or NULL. Not where the block's input and
+        output share memory: the arena gave the project's output the slot of the input,
+        which died at the first conv when the three ran one by one; the block reads its
+        input until its last chunk."""
+        first = expand or dw
+        source = self.arrays[getattr(self.steps[first[0]], "in")[0]]
+        if (source is not None and step.slot is not None
+                and np.shares_memory(source, step.slot[0])):
+            return self.ffi.NULL
+        return self.lib.mc_block_create(expand[2].op if expand else self.ffi.NULL, dw[2].op,
+                                        step.op)
 
     def _append_native(self, node: Node, step: NativeStep) -> None:
         s = self.steps[self.count]
