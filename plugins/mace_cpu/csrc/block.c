@@ -23,10 +23,11 @@
  * time of their three ops (the model -17%); calm, 1.03-1.1x (the model +1%); at 1 thread
  * level (+-1%; MobileNetV2 0.5 128 -8%).
  *
- * Taken (mc_block_create) where the expand and project are gemm1x1 plans (fp32 arithmetic),
- * the depthwise one runs the hand-written x86 3x3 row kernels with a clamp (ReLU / Clip) or
- * no activation, batch 1, and the expanded rows of a chunk of at least MIN_ROWS output rows
- * fit CHUNK_BYTES; elsewhere the three ops run as they are.
+ * Taken (mc_block_create) where the expand and project are gemm1x1 plans (fp32 arithmetic)
+ * with MAX_WEIGHTS at most together, the depthwise one runs the hand-written x86 3x3 row
+ * kernels with a clamp (ReLU / Clip) or no activation, batch 1, the image has MIN_PLANE
+ * pixels or more and the expanded rows of a chunk of at least MIN_ROWS output rows fit
+ * CHUNK_BYTES; elsewhere the ops run as they are.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -40,6 +41,13 @@
 #define CHUNK_BYTES (768L << 10)
 #define MIN_ROWS 4             /* fewer rows per chunk: too many halo rows recomputed */
 #define MIN_PLANE 28 * 28      /* smaller images: their tensors already stay in cache */
+/* The 1x1 convs' weights together at most this (bytes): each chunk reads them again.
+ * Calm host, against the ops one by one, at 1 / 2 threads: MobileNetV2's blocks (14-48 KiB)
+ * 1.0-1.06 / 1.03-1.1x (slow spells: 0.53-0.6x at 2 threads); MobileNetV1's 112x112 pair
+ * (32 -> 64 channels, 8 KiB) 0.84-0.91 / 0.89-0.92x, its 64 -> 128 pair (32 KiB) 0.95 /
+ * 1.01x, runs of pointwise, depthwise, pointwise at 56x56 and 28x28 (192 and 384 KiB)
+ * 1.05-1.09 / 1.11-1.14x. */
+#define MAX_WEIGHTS (48L << 10)
 
 struct mc_block {
     const mc_conv *e, *d, *pj; /* expand, depthwise, project (owned by the ops) */
@@ -71,6 +79,8 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
         pj->p.w != pd->ow)
         return NULL;
     if (e && (pd->c != e->p.m || pd->h != e->p.h || pd->w != e->p.w || e->isa_id != d->isa_id))
+        return NULL;
+    if ((long)sizeof(float) * (pj->p.m * pj->k + (e ? e->p.m * e->k : 0)) > MAX_WEIGHTS)
         return NULL;
     if (pd->kh != 3 || pd->kw != 3 || pd->dh != 1 || pd->dw != 1 || pd->sh != pd->sw ||
         (pd->sh != 1 && pd->sh != 2) || pd->ow > MC_DW_MAX_OW || !clamp_or_none(pd->act) ||

@@ -44,6 +44,33 @@ FRESH_OPS = frozenset({
 })
 
 
+def _block_lifetimes(graph: Graph, step_of: dict[str, int], last: dict[str, int]) -> None:
+    """Inputs of the runs of convs the device may fuse into one op (a depthwise conv, the
+    conv after it, and the conv before it, each output read once: csrc/block.c) live until
+    the run's last conv: the fused op reads them until its end."""
+    readers: dict[str, int] = {}
+    producer = {}
+    for node in graph.nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+        for name in node.outputs:
+            producer[name] = node
+
+    def conv(name: str):
+        node = producer.get(name)
+        single = readers.get(name) == 1 and name not in graph.outputs
+        return node if node is not None and node.op_type == "Conv" and single else None
+
+    for node in graph.nodes:
+        dw = conv(node.inputs[0]) if node.op_type == "Conv" and node.inputs else None
+        if dw is None or int(dw.attrs.get("group", 1)) == 1:
+            continue
+        first = conv(dw.inputs[0]) or dw
+        for source in {dw.inputs[0], first.inputs[0]}:
+            if source in last:
+                last[source] = max(last[source], step_of[node.outputs[0]])
+
+
 class Arena:
     """Slots of one graph's cpu outputs in one float32 buffer (made on first use)."""
 
@@ -77,6 +104,7 @@ class Arena:
                             aliases.setdefault(source, []).append(name)
         outputs = set(graph.outputs)
         end = len(graph.nodes) - 1
+        _block_lifetimes(graph, step_of, last)
 
         memo: dict[str, tuple[int, bool]] = {}
 
