@@ -20,11 +20,12 @@
  * slow to share data (a cache line's round trip 400 ns instead of 70-120; "slow" below,
  * else "calm"): there MobileNetV2's early ops took 1.5-3.5x as long at 2 threads, and the
  * model 2.8 ms instead of 1.7. Fused, its blocks at 112x112 to 28x28 took 0.53-0.60x the
- * time of their three ops (the model -17%); calm, 1.03-1.1x (the model +1%); at 1 thread
- * level (+-1%; MobileNetV2 0.5 128 -8%).
+ * time of their three ops (the model -17%; with the 14x14 ones too, -24%); calm, level
+ * (+-0.5%); at 1 thread level too (+-1%; MobileNetV2 0.5 128 -8%).
  *
- * Taken (mc_block_create) where the expand and project are gemm1x1 plans (fp32 arithmetic)
- * with MAX_WEIGHTS at most together, the depthwise one runs the hand-written x86 3x3 row
+ * Taken (mc_block_create) where the expand and project are 1x1 plans (gemm1x1, or skinny1x1
+ * with no activation or a clamp; fp32 arithmetic) whose weights are not read too often
+ * (MAX_WEIGHT_READS, MAX_PAIR_WEIGHTS), the depthwise one runs the hand-written x86 3x3 row
  * kernels with a clamp (ReLU / Clip) or no activation, batch 1, the image has MIN_PLANE
  * pixels or more and the expanded rows of a chunk of at least MIN_ROWS output rows fit
  * CHUNK_BYTES; elsewhere the ops run as they are.
@@ -40,14 +41,17 @@
  * 768 KiB +1% / -17% */
 #define CHUNK_BYTES (768L << 10)
 #define MIN_ROWS 4             /* fewer rows per chunk: too many halo rows recomputed */
-#define MIN_PLANE 28 * 28      /* smaller images: their tensors already stay in cache */
-/* The 1x1 convs' weights together at most this (bytes): each chunk reads them again.
- * Calm host, against the ops one by one, at 1 / 2 threads: MobileNetV2's blocks (14-48 KiB)
- * 1.0-1.06 / 1.03-1.1x (slow spells: 0.53-0.6x at 2 threads); MobileNetV1's 112x112 pair
- * (32 -> 64 channels, 8 KiB) 0.84-0.91 / 0.89-0.92x, its 64 -> 128 pair (32 KiB) 0.95 /
- * 1.01x, runs of pointwise, depthwise, pointwise at 56x56 and 28x28 (192 and 384 KiB)
- * 1.05-1.09 / 1.11-1.14x. */
-#define MAX_WEIGHTS (48L << 10)
+#define MIN_PLANE 14 * 14      /* smaller images: their tensors already stay in cache */
+/* Each chunk reads the 1x1 convs' weights again: at one thread, weight bytes x chunks at
+ * most MAX_WEIGHT_READS, and pairs (no expand) only with MAX_PAIR_WEIGHTS. Against the ops
+ * one by one, interleaved runs: MobileNetV2 at 2 threads, its blocks from 112x112 to 14x14
+ * with 384 channels fused (read 15-192 KiB), calm +-0.5%, slow -24% (also the two 14x14
+ * ones with 576 channels, 864 KiB: calm +0.5%, slow -27%). MobileNetV1 (calm, 1 / 2
+ * threads): the 112x112 pair (32 -> 64 channels, 8 KiB) 0.84-0.91 / 0.89-0.92x, the
+ * 64 -> 128 one 0.95 / 1.01x, the 56x56 and 28x28 ones 1.01-1.10x, the runs of pointwise,
+ * depthwise, pointwise at 56x56 and 28x28 (read 480 KiB and more) 1.05-1.14x. */
+#define MAX_WEIGHT_READS (256L << 10)
+#define MAX_PAIR_WEIGHTS (16L << 10)
 
 struct mc_block {
     const mc_conv *e, *d, *pj; /* expand, depthwise, project (owned by the ops) */
@@ -57,18 +61,36 @@ struct mc_block {
     mc_dw3x3_clamp_fn dw;
 };
 
-static int plain_1x1(const mc_conv *c) {
-    return c->algo == ALGO_GEMM1X1 && (c->apack || c->apack16) && !c->f16_arith && c->p.n == 1;
-}
-
-/* A 1x1 plan's packed weights, fp32 or fp16 (widened per block by the GEMM). */
-static mc_src weights(const mc_conv *c) {
-    if (c->apack16) return (mc_src){.kind = MC_SRC_PACKED_F16, .h = c->apack16};
-    return (mc_src){.kind = MC_SRC_PACKED, .p = c->apack};
-}
-
 static int clamp_or_none(int act) {
     return act == MC_ACT_NONE || act == MC_ACT_RELU || act == MC_ACT_CLIP;
+}
+
+/* A 1x1 conv the block runs: the GEMM on NCHW, or the pixels-as-rows kernel (its other
+ * activations run over whole columns, beyond a chunk's rows: not those) */
+static int plain_1x1(const mc_conv *c) {
+    const int gemm = c->algo == ALGO_GEMM1X1 || (c->algo == ALGO_SKINNY && clamp_or_none(c->p.act));
+    return gemm && (c->apack || c->apack16) && !c->f16_arith && c->p.n == 1;
+}
+
+/* The 1x1 conv c on `pixels` pixels of every plane: x + k * x_plane (koff[k]: the same
+ * offsets, for the GEMM) in, y + m * y_plane out, on this task's thread. */
+static int pointwise(const mc_conv *c, mc_threads *t, int tid, const float *x, long x_plane,
+                     const long *koff, int pixels, float *y, long y_plane) {
+    const mc_act act = {c->p.act, c->p.act_a, c->p.act_b};
+    if (c->algo == ALGO_SKINNY)
+        return mc_skinny_in_task(t, tid, c->isa_id, pixels, c->p.m, c->k, x, 1, x_plane,
+                                 c->apack, c->apack16, c->bias, &act, y, 1, y_plane);
+    mc_gemm_sub sub = {0};
+    if (c->apack16) /* fp16 weights: widened per block by the GEMM */
+        sub.a = (mc_src){.kind = MC_SRC_PACKED_F16, .h = c->apack16};
+    else
+        sub.a = (mc_src){.kind = MC_SRC_PACKED, .p = c->apack};
+    sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = x, .koff = koff};
+    sub.c = y;
+    sub.ldc = y_plane;
+    sub.bias = c->bias;
+    const mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, act};
+    return mc_gemm_in_task(t, tid, c->isa, c->p.m, pixels, c->k, &sub, &ep);
 }
 
 mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj) {
@@ -80,8 +102,7 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
         return NULL;
     if (e && (pd->c != e->p.m || pd->h != e->p.h || pd->w != e->p.w || e->isa_id != d->isa_id))
         return NULL;
-    if ((long)sizeof(float) * (pj->p.m * pj->k + (e ? e->p.m * e->k : 0)) > MAX_WEIGHTS)
-        return NULL;
+
     if (pd->kh != 3 || pd->kw != 3 || pd->dh != 1 || pd->dw != 1 || pd->sh != pd->sw ||
         (pd->sh != 1 && pd->sh != 2) || pd->ow > MC_DW_MAX_OW || !clamp_or_none(pd->act) ||
         (long)pd->h * pd->w < MIN_PLANE)
@@ -98,6 +119,10 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
     const long per_row = (long)sizeof(float) * pd->c * ((e ? pd->sh * pd->w : 0) + pd->ow);
     int rows = (int)MC_MIN((long)pd->oh, CHUNK_BYTES / per_row);
     if (rows < MIN_ROWS) return NULL;
+    const long wbytes = (long)sizeof(float) * (pj->p.m * pj->k + (e ? e->p.m * e->k : 0));
+    if (wbytes * MC_CEIL_DIV(pd->oh, rows) > MAX_WEIGHT_READS ||
+        (!e && wbytes > MAX_PAIR_WEIGHTS))
+        return NULL;
     mc_block *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->e = e;
@@ -158,8 +183,6 @@ static void block_task(void *raw, long task, int tid) {
     memset(zero, 0, sizeof(float) * (size_t)pd->w);
     mc_conv_params cut = *pd; /* the depthwise plane cut to the chunk: see step 2 */
     cut.oh = r1 - r0;
-    mc_gemm_sub sub = {0};
-    mc_epilogue ep = {1.0f, 1.0f, MC_BIAS_ROW, {MC_ACT_NONE, 0.0f, 0.0f}};
     const float *dw_in = j->x; /* no expand: the depthwise conv reads the input planes */
     long dw_plane = (long)pd->h * pd->w;
     cut.pt = pd->pt - r0 * s;
@@ -183,13 +206,9 @@ static void block_task(void *raw, long task, int tid) {
                 from = a;
         }
         j->last[tid] = task;
-        sub.a = weights(e);
-        sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = j->x + (long)from * pd->w, .koff = e->koff};
-        sub.c = ex + (long)(from - a) * pd->w;
-        sub.ldc = in_plane;
-        sub.bias = e->bias;
-        ep.act = (mc_act){e->p.act, e->p.act_a, e->p.act_b};
-        int rc = mc_gemm_in_task(j->t, tid, e->isa, e->p.m, (z - from) * pd->w, e->k, &sub, &ep);
+        const int rc = pointwise(e, j->t, tid, j->x + (long)from * pd->w, (long)pd->h * pd->w,
+                                 e->koff, (z - from) * pd->w, ex + (long)(from - a) * pd->w,
+                                 in_plane);
         if (rc != MC_OK) {
             fail(j, rc);
             return;
@@ -204,14 +223,8 @@ static void block_task(void *raw, long task, int tid) {
         b->dw(&cut, dw_in + c * dw_plane, d->w + c * 9, d->bias[c], dx + c * out_plane, zero,
               lo, hi);
     /* 3. project: the chunk's rows of every output plane */
-    const long oplane = (long)pj->p.h * pj->p.w;
-    sub.a = weights(pj);
-    sub.b = (mc_src){.kind = MC_SRC_ROWS, .p = dx, .koff = b->koff};
-    sub.c = j->y + (long)r0 * pd->ow;
-    sub.ldc = oplane;
-    sub.bias = pj->bias;
-    ep.act = (mc_act){pj->p.act, pj->p.act_a, pj->p.act_b};
-    fail(j, mc_gemm_in_task(j->t, tid, pj->isa, pj->p.m, (r1 - r0) * pd->ow, pj->k, &sub, &ep));
+    fail(j, pointwise(pj, j->t, tid, dx, out_plane, b->koff, (r1 - r0) * pd->ow,
+                      j->y + (long)r0 * pd->ow, (long)pj->p.h * pj->p.w));
 }
 
 int mc_block_run(const mc_block *b, mc_threads *t, const float *x, float *y) {

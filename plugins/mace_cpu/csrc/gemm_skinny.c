@@ -411,6 +411,17 @@ static int skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *
     return j.failed ? MC_ERR_NOMEM : MC_OK;
 }
 
+int mc_skinny_in_task(mc_threads *t, int tid, int isa, int m, int n, int k, const float *a,
+                      long a_sr, long a_sk, const float *bpack, const uint16_t *bpack16,
+                      const float *bias, const mc_act *act, float *y, long y_sr, long y_sc) {
+    if (!mc_skinny_supported(isa)) return MC_ERR_ISA;
+    skinny_job j = {m, n, k, isa, 1, a, bpack, bias, bpack16, a_sr, a_sk, y_sr, y_sc, *act, y,
+                    t, 0};
+    j.row_parts = 1;
+    skinny_task(&j, 0, tid);
+    return j.failed ? MC_ERR_NOMEM : MC_OK;
+}
+
 int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
                   long a_sk, const float *bpack, const float *bias, const mc_act *act,
                   float *y, long y_sr, long y_sc) {

@@ -237,6 +237,11 @@ int mc_skinny_run(mc_threads *t, int isa, int m, int n, int k, const float *a, l
                   long a_sk, const float *bpack, const float *bias, const mc_act *act,
                   float *y, long y_sr, long y_sc);
 
+/* One product on the calling thread, inside a task of another job (block.c): B packed as
+ * fp32 (bpack) or fp16 (bpack16, when not NULL). */
+int mc_skinny_in_task(mc_threads *t, int tid, int isa, int m, int n, int k, const float *a,
+                      long a_sr, long a_sk, const float *bpack, const uint16_t *bpack16,
+                      const float *bias, const mc_act *act, float *y, long y_sr, long y_sc);
 /* The same with B packed as fp16 (mc_narrow_plan_weights of mc_skinny_pack's result). */
 int mc_skinny_run_f16(mc_threads *t, int isa, int m, int n, int k, const float *a, long a_sr,
                       long a_sk, const uint16_t *bpack, const float *bias, const mc_act *act,

@@ -76,7 +76,10 @@ def steps_saved(isa: str) -> int:
     (24, 144, 24, 56, 56, 1, True),   # MobileNetV2's 56x56 block, with its residual Add
     (16, 96, 24, 64, 64, 2, False),   # stride 2, even size
     (8, 48, 16, 57, 45, 2, False),    # stride 2, odd sizes
-    (32, 192, 32, 28, 28, 1, True),   # the smallest image the kernel takes
+    (32, 192, 32, 28, 28, 1, True),   # MobileNetV2's 28x28 block
+    (64, 384, 64, 14, 14, 1, True),   # 14x14, the smallest image the kernel takes; the
+                                      # project runs the pixels-as-rows kernel (AVX-512)
+    (128, 256, 32, 14, 14, 1, False),  # ... the expand too
     (12, 72, 20, 40, 100, 1, False),  # wide rows, a partial last sliver
 ])
 def test_block_is_one_step_and_bit_identical(geo, threads, isa):
@@ -137,22 +140,27 @@ def separable_chain(layers: int = 4, c: int = 16, h: int = 56, seed: int = 0) ->
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_depthwise_pointwise_pairs_and_arena_slots(threads, isa):
-    """Pairs (no expand) fuse too: the arena keeps each pair's input alive until its 1x1
-    conv (the block reads it until its last chunk), so all three pairs from 28x28 up fuse
-    (the last one's 1x1 conv on 14x14 runs the pixels-as-rows kernel); bit-identical."""
+    """Pairs (no expand) fuse too: the arena keeps each block's input alive until its last
+    conv (the block reads it until its last chunk), so none is refused for a shared slot:
+    the first two pairs (2 and 8 KiB of weights) fuse, the third (32 KiB) does not, and its
+    1x1 conv is the expand of the last run (its 1x1 convs on 14x14: the pixels-as-rows
+    kernel). Bit-identical."""
     graph = separable_chain()
     fused, plain, got, want, x = run_both(graph, threads)
     np.testing.assert_array_equal(got["y"], want["y"])
     for _ in range(2):
         np.testing.assert_array_equal(fused.run({"x": x})["y"], want["y"])
-    assert native_steps(fused) == native_steps(plain) - (3 if steps_saved(isa) else 0)
+    assert native_steps(fused) == native_steps(plain) - (4 if steps_saved(isa) else 0)
 
 
-@pytest.mark.parametrize("case", ["small_image", "hardswish", "dw_output_used"])
+@pytest.mark.parametrize("case", ["small_image", "hardswish", "dw_output_used",
+                                  "heavy_weights"])
 def test_blocks_the_kernel_does_not_take_run_as_three_ops(case):
-    graph = {"small_image": lambda: block_graph(32, 192, 32, 14, 14),
+    graph = {"small_image": lambda: block_graph(32, 192, 32, 7, 7),
              "hardswish": lambda: block_graph(16, 64, 16, 48, 48, dw_act="hardswish"),
-             "dw_output_used": lambda: block_graph(16, 64, 16, 48, 48, expose_dw=True)}[case]()
+             "dw_output_used": lambda: block_graph(16, 64, 16, 48, 48, expose_dw=True),
+             # 2 x 128 KiB of 1x1 weights, read again by each of 3 chunks
+             "heavy_weights": lambda: block_graph(128, 256, 128, 56, 56)}[case]()
     fused, plain, got, want, x = run_both(graph, 2)
     assert native_steps(fused) == native_steps(plain)
     for name in want:
