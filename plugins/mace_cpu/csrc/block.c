@@ -67,9 +67,10 @@ static int clamp_or_none(int act) {
 
 /* A 1x1 conv the block runs: the GEMM on NCHW, or the pixels-as-rows kernel (its other
  * activations run over whole columns, beyond a chunk's rows: not those) */
-static int plain_1x1(const mc_conv *c) {
-    const int gemm = c->algo == ALGO_GEMM1X1 || (c->algo == ALGO_SKINNY && clamp_or_none(c->p.act));
-    return gemm && (c->apack || c->apack16) && !c->f16_arith && c->p.n == 1;
+static int fusable_1x1(const mc_conv *c) {
+    const int kernel = c->algo == ALGO_GEMM1X1 ||
+                       (c->algo == ALGO_SKINNY && clamp_or_none(c->p.act));
+    return kernel && (c->apack || c->apack16) && !c->f16_arith && c->p.n == 1;
 }
 
 /* The 1x1 conv c on `pixels` pixels of every plane: x + k * x_plane (koff[k]: the same
@@ -94,7 +95,8 @@ static int pointwise(const mc_conv *c, mc_threads *t, int tid, const float *x, l
 }
 
 mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj) {
-    if (!d || !pj || (e && !plain_1x1(e)) || !plain_1x1(pj) || d->algo != ALGO_DEPTHWISE)
+    if (!d || !pj || (e && !fusable_1x1(e)) || !fusable_1x1(pj) ||
+        d->algo != ALGO_DEPTHWISE || !mc_dw_plan_rows(d->dw))
         return NULL;
     const mc_conv_params *pd = &d->p;
     if (pd->n != 1 || pd->m != pd->c || pj->p.c != pd->m || pj->p.h != pd->oh ||
@@ -102,7 +104,6 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
         return NULL;
     if (e && (pd->c != e->p.m || pd->h != e->p.h || pd->w != e->p.w || e->isa_id != d->isa_id))
         return NULL;
-
     if (pd->kh != 3 || pd->kw != 3 || pd->dh != 1 || pd->dw != 1 || pd->sh != pd->sw ||
         (pd->sh != 1 && pd->sh != 2) || pd->ow > MC_DW_MAX_OW || !clamp_or_none(pd->act) ||
         (long)pd->h * pd->w < MIN_PLANE)

@@ -244,6 +244,8 @@ mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa) {
     return dp;
 }
 
+int mc_dw_plan_rows(const mc_dw_plan *dp) { return !dp->loops || dp->prefer_rows; }
+
 void mc_dw_plan_destroy(mc_dw_plan *dp) {
     if (!dp) return;
     free(dp->masks);

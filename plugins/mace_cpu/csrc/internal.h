@@ -222,6 +222,9 @@ int mc_dw_flat_plan(const mc_conv_params *p, int lanes, long *toff, uint16_t *ma
 
 /* Depthwise convolution (depthwise.c): a plan made with the conv's plan, then runs. */
 typedef struct mc_dw_plan mc_dw_plan;
+/* Whether the plan runs the 3x3 row kernels where the ISA has them (not the flat / grid
+ * loops): block.c runs those kernels for it. */
+int mc_dw_plan_rows(const mc_dw_plan *dp);
 mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa);
 void mc_dw_plan_destroy(mc_dw_plan *dp);
 int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, const float *w,

@@ -28,6 +28,7 @@ from cpu_helpers import node_graph, randn
 (CONV, GEMM, POOL, GAP, BINARY, UNARY, SOFTMAX, COPY, RESIZE, LAYERNORM, AFFINE, REDUCE, CONVT,
  MATMUL, CONV16, GEMM16, WINOGRAD) = range(1, 18)
 Q8GEMM = 18  # int8 GEMM (MatMulInteger with a constant B); values travel as exact floats
+BLOCK = 19  # 1x1 expand (optional), 3x3 depthwise, 1x1 project run as one op (block.c)
 CONV_FIELDS = ("n", "c", "h", "w", "m", "kh", "kw", "oh", "ow", "sh", "sw", "dh", "dw", "pt",
                "pl", "group")
 POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "sh", "sw", "dh", "dw", "pt", "pl",
@@ -142,7 +143,8 @@ def cases(seed: int = 0) -> list[tuple]:
     x = randn(rng, 4, 37, scale=5.0)
     out.append((SOFTMAX, [4, 37, 1], [], [x, reference("Softmax", {"x": x})]))
     return (out + more_cases(rng) + fp16_cases(rng) + winograd_cases(rng)
-            + q8_cases(np.random.default_rng(seed + 18)) + fp16_arith_cases(rng))
+            + q8_cases(np.random.default_rng(seed + 18)) + fp16_arith_cases(rng)
+            + block_cases(np.random.default_rng(seed + 19)))
 
 
 def fp16_cases(rng) -> list[tuple]:
@@ -265,6 +267,42 @@ def winograd_cases(rng) -> list[tuple]:
         winograd_case(rng, (1, 8, 10, 10), (6, 4, 3, 3), {**pad1, "group": 2}, 4),
         winograd_case(rng, (1, 40, 7, 7), (20, 40, 3, 3), {**pad1, "activation": "Relu"}, 2),
         winograd_case(rng, (1, 3, 16, 33), (16, 3, 3, 3), pad1, 4),
+    ]
+
+
+def block_case(rng, c, e, out, h, w, stride, expand=True):
+    """x -> [1x1 expand, ReLU6] -> 3x3 depthwise (stride, pad 1, ReLU6) -> 1x1 project. The
+    harness runs the fused block where mc_block_create takes it (x86 AVX2 / AVX-512), else
+    the three plans one after the other."""
+    x = randn(rng, 1, c if expand else e, h, w)
+    convs = []
+    if expand:
+        convs.append(((e, c, 1, 1), dict(RELU6)))
+    convs.append(((e, 1, 3, 3), {"group": e, "pads": [1, 1, 1, 1], "strides": [stride, stride],
+                                 **RELU6}))
+    convs.append(((out, e, 1, 1), {}))
+    ints, floats, arrays, y = [], [], [x], x
+    for w_shape, attrs in convs:
+        wt = randn(rng, *w_shape, scale=1 / np.sqrt(int(np.prod(w_shape[1:]))))
+        b = randn(rng, w_shape[0], scale=0.1)
+        geo = conv_geometry(y.shape, w_shape, attrs)
+        kind, a0, a1 = activation(attrs)
+        ints += [geo[f] for f in CONV_FIELDS] + [kind]
+        floats += [a0, a1]
+        arrays += [wt, b]
+        y = reference("Conv", {"x": y, "w": wt, "b": b}, ("w", "b"), attrs)
+    if not expand:  # no expand: its slots empty
+        ints = [0] * 17 + ints
+        floats = [0.0, 0.0] + floats
+        arrays = arrays[:1] + [np.zeros(0, np.float32)] * 2 + arrays[1:]
+    return BLOCK, ints, floats, arrays + [y]
+
+
+def block_cases(rng) -> list[tuple]:
+    return [
+        block_case(rng, 8, 48, 12, 30, 29, 1),
+        block_case(rng, 8, 48, 16, 33, 31, 2),
+        block_case(rng, 8, 32, 16, 40, 36, 1, expand=False),
     ]
 
 

@@ -127,6 +127,12 @@ def test_kernels_clean_under_address_and_undefined_sanitizers(golden, tmp_path):
     assert result.returncode == 0, (result.stdout[-2000:] + result.stderr[-4000:])
     assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
     assert result.stdout.splitlines()[-1].endswith(" 0 failed")
+    # the fused blocks (kind 19) ran fused on the x86 ISAs that have them, and only there
+    block = [line for line in result.stdout.splitlines() if " kind 19 isa " in line]
+    assert block
+    for line in block:
+        x86 = " isa avx2 " in line or " isa avx512 " in line
+        assert line.endswith(" fused") == x86, line
 
 
 def test_harness_reports_a_wrong_output(aarch64_harness, golden, tmp_path):

@@ -29,17 +29,22 @@ enum { K_CONV = 1, K_GEMM = 2, K_POOL = 3, K_GAP = 4, K_BINARY = 5, K_UNARY = 6,
        K_REDUCE = 12, K_CONVT = 13, K_MATMUL = 14, K_CONV16 = 15, K_GEMM16 = 16,
        K_WINOGRAD = 17 };
 enum { K_Q8GEMM = 18 }; /* int8 GEMM: ints m n k a_signed b_signed; arrays a b za zb y */
+/* expand (optional: all its ints 0, arrays empty), depthwise, project convs as one op
+ * (mc_block_create / mc_block_run) where the block takes them, else one by one:
+ * ints 3 x (conv fields, act), floats 3 x (act a, b), arrays x, 3 x (w, b), y */
+enum { K_BLOCK = 19 };
+static int g_block_ran; /* the last case ran fused */
 /* fp16 arithmetic (cpu_precision="float16"): K_CONV16 / K_GEMM16 whose plans are switched to
  * it; it must be taken exactly where mc_f16_arith_supported(isa) says so (else the case
  * fails). Pass rule when it ran: F16_ARITH_TOL (see tests/test_cpu_neon.py). */
 enum { K_CONV16A = 32, K_GEMM16A = 33 };
 #define F16_ARITH_TOL 1e-2
 static int g_f16_ran; /* the last case ran in fp16 arithmetic */
-#define MAX_ARRAYS 6
+#define MAX_ARRAYS 8
 
 typedef struct {
     uint32_t kind, nints, nfloats, narrays;
-    int32_t ints[32];
+    int32_t ints[64];
     float floats[8];
     uint32_t len[MAX_ARRAYS];
     float *arr[MAX_ARRAYS];
@@ -49,7 +54,7 @@ static int read_u32(FILE *f, uint32_t *v) { return fread(v, 4, 1, f) == 1; }
 
 static int read_case(FILE *f, gcase *c) {
     memset(c, 0, sizeof *c);
-    if (!read_u32(f, &c->kind) || !read_u32(f, &c->nints) || c->nints > 32) return 0;
+    if (!read_u32(f, &c->kind) || !read_u32(f, &c->nints) || c->nints > 64) return 0;
     if (fread(c->ints, 4, c->nints, f) != c->nints) return 0;
     if (!read_u32(f, &c->nfloats) || c->nfloats > 8) return 0;
     if (fread(c->floats, 4, c->nfloats, f) != c->nfloats) return 0;
@@ -143,6 +148,46 @@ static int run_q8(const gcase *c, int isa, mc_threads *t, float *y) {
     return rc;
 }
 
+static mc_conv *block_conv(const gcase *c, int i, int isa) {
+    const int32_t *v = c->ints + 17 * i;
+    if (!v[0]) return NULL;
+    mc_conv_params p = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+                        v[11], v[12], v[13], v[14], v[15], v[16], c->floats[2 * i],
+                        c->floats[2 * i + 1]};
+    return mc_conv_create(&p, c->arr[1 + 2 * i], opt(c, 2 + 2 * i), isa);
+}
+
+static int run_block(const gcase *c, int isa, mc_threads *t, float *y) {
+    mc_conv *e = block_conv(c, 0, isa), *d = block_conv(c, 1, isa), *p = block_conv(c, 2, isa);
+    int rc = MC_ERR_NOMEM;
+    if (d && p && (e || !c->ints[0])) {
+        mc_block *b = mc_block_create(e, d, p);
+        g_block_ran = b != NULL;
+        if (b) {
+            rc = mc_block_run(b, t, c->arr[0], y);
+            mc_block_destroy(b);
+        } else { /* the ops one by one */
+            const int32_t *vd = c->ints + 17;
+            float *t1 = malloc(sizeof(float) * vd[1] * vd[2] * vd[3]);
+            float *t2 = malloc(sizeof(float) * vd[4] * vd[7] * vd[8]);
+            rc = t1 && t2 ? MC_OK : MC_ERR_NOMEM;
+            const float *x = c->arr[0];
+            if (rc == MC_OK && e) {
+                rc = mc_conv_run(e, t, x, t1);
+                x = t1;
+            }
+            if (rc == MC_OK) rc = mc_conv_run(d, t, x, t2);
+            if (rc == MC_OK) rc = mc_conv_run(p, t, t2, y);
+            free(t1);
+            free(t2);
+        }
+    }
+    mc_conv_destroy(e);
+    mc_conv_destroy(d);
+    mc_conv_destroy(p);
+    return rc;
+}
+
 static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
     const int32_t *v = c->ints;
     const float *fl = c->floats;
@@ -206,6 +251,7 @@ static int run_more(const gcase *c, int isa, mc_threads *t, float *y) {
     case K_CONV16A:
     case K_GEMM16A: return run_f16(c, isa, t, y);
     case K_Q8GEMM: return run_q8(c, isa, t, y);
+    case K_BLOCK: return run_block(c, isa, t, y);
     default: return MC_ERR_ARG;
     }
 }
@@ -292,16 +338,16 @@ int main(int argc, char **argv) {
             if (!mc_isa_supported(isa)) continue;
             for (int threaded = 0; threaded < 2; threaded++) {
                 for (uint32_t i = 0; i < n; i++) y[i] = NAN;
-                g_f16_ran = 0;
+                g_f16_ran = g_block_ran = 0;
                 int rc = run_case(&c, isa, threaded ? pool : NULL, y);
                 double err = rc == MC_OK ? rel_error(y, ref, n) : INFINITY;
                 double tol = c.kind == K_WINOGRAD ? 1e-4 : c.kind == K_Q8GEMM ? 0.0 : 1e-5;
                 int ok = err <= (g_f16_ran ? F16_ARITH_TOL : tol);
                 failures += !ok;
                 runs++;
-                printf("case %u kind %u isa %s threads %d: %s (rel err %.2e, status %d)%s\n", ci,
-                       c.kind, mc_isa_name(isa), threaded ? 2 : 1, ok ? "ok" : "FAIL", err, rc,
-                       g_f16_ran ? " fp16 arithmetic" : "");
+                printf("case %u kind %u isa %s threads %d: %s (rel err %.2e, status %d)%s%s\n",
+                       ci, c.kind, mc_isa_name(isa), threaded ? 2 : 1, ok ? "ok" : "FAIL", err,
+                       rc, g_f16_ran ? " fp16 arithmetic" : "", g_block_ran ? " fused" : "");
                 if (c.kind == K_Q8GEMM)
                     printf("case %u int8 path %s (isa %s)\n", ci, mc_q8_path_name(q8_last_path),
                            mc_isa_name(isa));
