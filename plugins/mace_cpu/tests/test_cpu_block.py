@@ -86,7 +86,10 @@ def test_block_is_one_step_and_bit_identical(geo, threads, isa):
     c, e, out, h, w, stride, residual = geo
     graph = block_graph(c, e, out, h, w, stride, residual=residual)
     fused, plain, got, want, x = run_both(graph, threads)
-    assert native_steps(fused) == native_steps(plain) - steps_saved(isa)
+    # AVX2 runs stride-1 rows under 16 wide on the flat loops, not on the row kernels the
+    # block runs: there the ops stay separate (the results could differ in the last bit)
+    flat = isa == "avx2" and stride == 1 and w < 16
+    assert native_steps(fused) == native_steps(plain) - (0 if flat else steps_saved(isa))
     np.testing.assert_array_equal(got["y"], want["y"])
     for _ in range(3):  # scratch rows kept between chunks and runs: still the same
         np.testing.assert_array_equal(fused.run({"x": x})["y"], want["y"])
