@@ -30,7 +30,6 @@
  * pixels or more and the expanded rows of a chunk of at least MIN_ROWS output rows fit
  * CHUNK_BYTES; elsewhere the ops run as they are.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,18 +103,10 @@ mc_block *mc_block_create(const mc_conv *e, const mc_conv *d, const mc_conv *pj)
         return NULL;
     if (e && (pd->c != e->p.m || pd->h != e->p.h || pd->w != e->p.w || e->isa_id != d->isa_id))
         return NULL;
-    if (pd->kh != 3 || pd->kw != 3 || pd->dh != 1 || pd->dw != 1 || pd->sh != pd->sw ||
-        (pd->sh != 1 && pd->sh != 2) || pd->ow > MC_DW_MAX_OW || !clamp_or_none(pd->act) ||
-        (long)pd->h * pd->w < MIN_PLANE)
+    const mc_dw3x3_clamp_fn dw = mc_dw3x3_row_kernel(pd, d->isa_id);
+    if (!dw || !clamp_or_none(pd->act) || (long)pd->h * pd->w < MIN_PLANE ||
+        pj->isa_id != d->isa_id)
         return NULL;
-    mc_dw3x3_clamp_fn dw = NULL;
-#ifdef MC_X86
-    if (d->isa_id == MC_ISA_AVX512)
-        dw = pd->sh == 1 ? mc_dw3x3s1_avx512 : pd->ow <= 8 ? mc_dw3x3s2_avx2 : mc_dw3x3s2_avx512;
-    else if (d->isa_id == MC_ISA_AVX2)
-        dw = pd->sh == 1 ? mc_dw3x3s1_avx2 : mc_dw3x3s2_avx2;
-#endif
-    if (!dw || pj->isa_id != d->isa_id) return NULL;
     /* the most rows whose expanded input and depthwise output fit CHUNK_BYTES */
     const long per_row = (long)sizeof(float) * pd->c * ((e ? pd->sh * pd->w : 0) + pd->ow);
     int rows = (int)MC_MIN((long)pd->oh, CHUNK_BYTES / per_row);
@@ -146,8 +137,6 @@ void mc_block_destroy(mc_block *b) {
     free(b->koff);
     free(b);
 }
-
-int mc_block_rows(const mc_block *b) { return b->rows; }
 
 typedef struct {
     const mc_block *b;
@@ -217,9 +206,8 @@ static void block_task(void *raw, long task, int tid) {
     }
     /* 2. depthwise: output rows [r0, r1) (the band cut of depthwise.c: input rows from the
      * shifted top padding) */
-    const int clamp = pd->act != MC_ACT_NONE;
-    const float lo = pd->act == MC_ACT_CLIP ? pd->act_a : (clamp ? 0.0f : -INFINITY);
-    const float hi = pd->act == MC_ACT_CLIP ? pd->act_b : INFINITY;
+    float lo, hi;
+    mc_dw_fused_clamp(pd, &lo, &hi);
     for (int c = 0; c < pd->c; c++)
         b->dw(&cut, dw_in + c * dw_plane, d->w + c * 9, d->bias[c], dx + c * out_plane, zero,
               lo, hi);

@@ -72,9 +72,7 @@ typedef struct {
 
 enum { LOOPS_NONE = 0, LOOPS_FLAT = 1, LOOPS_GRID = 2 };
 
-/* The clamp the kernels fuse into their stores, [lo, hi] (ReLU / Clip; +-inf otherwise);
- * returns whether the activation is that clamp (else it runs on the finished rows). */
-static int fused_clamp(const mc_conv_params *p, float *lo, float *hi) {
+int mc_dw_fused_clamp(const mc_conv_params *p, float *lo, float *hi) {
     const int clamp = p->act == MC_ACT_RELU || p->act == MC_ACT_CLIP;
     *lo = p->act == MC_ACT_CLIP ? p->act_a : (clamp ? 0.0f : -INFINITY);
     *hi = p->act == MC_ACT_CLIP ? p->act_b : INFINITY;
@@ -112,7 +110,7 @@ static void loop_planes(dw_job *j, long first, long last, int tid) {
     }
     mc_act act = {p->act, p->act_a, p->act_b};
     float lo, hi;
-    const int clamp = fused_clamp(p, &lo, &hi);
+    const int clamp = mc_dw_fused_clamp(p, &lo, &hi);
     for (long plane = first; plane < last; plane++) {
         long b = plane / p->m;
         int m = (int)(plane % p->m);
@@ -150,7 +148,7 @@ static void run_planes(dw_job *j, const mc_conv_params *q, int r0, long first, l
     const long rows_out = (long)q->oh * p->ow;
     mc_act act = {p->act, p->act_a, p->act_b};
     float lo, hi;
-    const int clamp = fused_clamp(p, &lo, &hi);
+    const int clamp = mc_dw_fused_clamp(p, &lo, &hi);
     for (long plane = first; plane < last; plane++) {
         long b = plane / p->m;
         int m = (int)(plane % p->m);
@@ -244,6 +242,24 @@ mc_dw_plan *mc_dw_plan_create(const mc_conv_params *p, int isa) {
     return dp;
 }
 
+static int is_3x3(const mc_conv_params *p) {
+    return p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1 && p->sh == p->sw &&
+           (p->sh == 1 || p->sh == 2);
+}
+
+mc_dw3x3_clamp_fn mc_dw3x3_row_kernel(const mc_conv_params *p, int isa) {
+    if (!is_3x3(p) || p->ow > MC_DW_MAX_OW) return NULL;
+#ifdef MC_X86
+    if (isa == MC_ISA_AVX2) return p->sh == 1 ? mc_dw3x3s1_avx2 : mc_dw3x3s2_avx2;
+    /* rows of up to 8 outputs fill the AVX2 kernel's vectors, half the AVX-512 one's */
+    if (isa == MC_ISA_AVX512)
+        return p->sh == 1 ? mc_dw3x3s1_avx512 : p->ow <= 8 ? mc_dw3x3s2_avx2 : mc_dw3x3s2_avx512;
+#else
+    (void)isa;
+#endif
+    return NULL;
+}
+
 int mc_dw_plan_rows(const mc_dw_plan *dp) { return !dp->loops || dp->prefer_rows; }
 
 void mc_dw_plan_destroy(mc_dw_plan *dp) {
@@ -256,28 +272,17 @@ int mc_depthwise_run(const mc_conv_params *p, const mc_dw_plan *dp, int isa, con
                      const float *bias, mc_threads *t, const float *x, float *y) {
     dw3x3_fn fast = dw3x3_plane_scalar;
     dw_fn general = dw_plane_scalar;
-    mc_dw3x3_clamp_fn fast_s1 = NULL, fast_s2 = NULL;
 #ifdef MC_X86
     if (isa == MC_ISA_AVX2) {
         fast = dw3x3_plane_avx2;
         general = dw_plane_avx2;
-        fast_s1 = mc_dw3x3s1_avx2;
-        fast_s2 = mc_dw3x3s2_avx2;
     } else if (isa == MC_ISA_AVX512) {
         fast = dw3x3_plane_avx512;
         general = dw_plane_avx512;
-        fast_s1 = mc_dw3x3s1_avx512;
-        /* rows of up to 8 outputs fill the AVX2 kernel's vectors, half the AVX-512 one's */
-        fast_s2 = p->ow <= 8 ? mc_dw3x3s2_avx2 : mc_dw3x3s2_avx512;
     }
-#else
-    (void)isa;
 #endif
-    int is3x3 = p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1 && p->sh == p->sw &&
-                (p->sh == 1 || p->sh == 2);
-    if (p->ow > MC_DW_MAX_OW) fast_s1 = fast_s2 = NULL;
-    dw_job j = {p, x, w, bias, y, t, isa, is3x3 ? fast : NULL, general,
-                is3x3 ? (p->sh == 1 ? fast_s1 : fast_s2) : NULL};
+    dw_job j = {p, x, w, bias, y, t, isa, is_3x3(p) ? fast : NULL, general,
+                mc_dw3x3_row_kernel(p, isa)};
     j.planes = (long)p->n * p->m;
     mc_dw_grid_ops(isa, &j.ops);
     if (dp && dp->loops && !((j.fast_isa || j.fast) && dp->prefer_rows)) {

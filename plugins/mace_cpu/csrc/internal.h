@@ -176,6 +176,12 @@ static inline int mc_dw3x3s1_row1(const mc_conv_params *p) {
 #define MC_DW_MAX_OW 1024
 typedef void (*mc_dw3x3_clamp_fn)(const mc_conv_params *p, const float *x, const float *k,
                                   float bias, float *y, const float *zero, float lo, float hi);
+/* The hand-written kernel for p's 3x3 geometry (dilation 1, equal strides 1 or 2, rows up
+ * to MC_DW_MAX_OW) on isa, or NULL (other geometries and ISAs). */
+mc_dw3x3_clamp_fn mc_dw3x3_row_kernel(const mc_conv_params *p, int isa);
+/* The clamp those kernels fuse into their stores, [lo, hi] (ReLU / Clip; +-inf otherwise);
+ * returns whether the activation is that clamp (else it runs on the finished rows). */
+int mc_dw_fused_clamp(const mc_conv_params *p, float *lo, float *hi);
 #ifdef MC_X86
 void mc_dw3x3s1_avx512(const mc_conv_params *p, const float *x, const float *k, float bias,
                        float *y, const float *zero, float lo, float hi);

@@ -84,7 +84,6 @@ typedef struct mc_block mc_block;
 mc_block *mc_block_create(const mc_conv *expand, const mc_conv *depthwise,
                           const mc_conv *project);
 int mc_block_run(const mc_block *b, mc_threads *t, const float *x, float *y);
-int mc_block_rows(const mc_block *b); /* most output rows per chunk */
 void mc_block_destroy(mc_block *b);
 
 /* -- ConvTranspose (2-D, group 1): the same params, with n, c, h, w the input, m, oh, ow the
